@@ -1,0 +1,55 @@
+# rpaf Makefile. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+# The torch pair installed before the project. pyiqa needs torchvision, and the index's
+# torchvision does not import beside torch 2.13.0, so the default is the 2.14.1 pair.
+# Keep an existing (e.g. CUDA) torch with `make install TORCH=`.
+TORCH ?= torch==2.14.1 torchvision==0.29.1
+# Pin for every later pip call: pip never upgrades torch past what is installed.
+PIP_CONSTRAINT_FILE := $(VENV)/torch-constraint.txt
+
+.PHONY: help install main test test-fast lint format clean
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+STAMP := $(VENV)/.rpaf-installed
+
+install: $(STAMP) ## create .venv, install the torch pair, then rpaf[dev] (TORCH= keeps your torch)
+
+# Re-runs only when pyproject.toml changed since the last successful install.
+$(STAMP): pyproject.toml | $(PY)
+	$(PIP) install -q --upgrade pip
+	@if [ -n "$(TORCH)" ]; then $(PIP) install $(TORCH); fi
+	$(PY) -c "import torch, torchvision; print(f'torch=={torch.__version__.split(\"+\")[0]}'); print(f'torchvision=={torchvision.__version__.split(\"+\")[0]}')" > $(PIP_CONSTRAINT_FILE)
+	PIP_CONSTRAINT=$(abspath $(PIP_CONSTRAINT_FILE)) $(PIP) install -e '.[dev]'
+	@$(PY) -c "import rpaf, torch; print('rpaf', rpaf.__version__, 'torch', torch.__version__)"
+	@touch $@
+
+main: install ## the main job: train briefly, evaluate, write images + tables (synthetic data)
+	$(VENV)/bin/rpaf-train experiment=quickstart
+
+test: install ## install what is missing, then run the whole test suite
+	$(PY) -m pytest -q
+
+test-fast: ## run the tests without reinstalling or the slow ones
+	$(PY) -m pytest -q -m "not slow"
+
+lint: ## ruff check
+	$(VENV)/bin/ruff check src tests
+
+format: ## ruff format + fix imports
+	$(VENV)/bin/ruff check --fix src tests
+	$(VENV)/bin/ruff format src tests
+
+clean: ## remove caches and run outputs (keeps .venv)
+	rm -rf .pytest_cache .ruff_cache build dist src/*.egg-info logs outputs multirun wandb
+	find . -name __pycache__ -type d -not -path './.venv/*' -exec rm -rf {} +

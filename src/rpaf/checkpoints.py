@@ -1,0 +1,87 @@
+"""Load trained networks from Lightning checkpoints, safely.
+
+Checkpoints are opened with ``torch.load(weights_only=True)``: an untrusted file cannot execute
+code. rpaf checkpoints hold only tensors and plain containers (the resolved run config is stored
+as plain dicts by :class:`rpaf.lit.LitRPAF`), so this always works for them.
+"""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is missing, corrupt, truncated, unsafe or not an rpaf checkpoint."""
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint dict with ``weights_only=True``.
+
+    Raises:
+        CheckpointError: naming the file, when it is missing, empty, truncated/corrupt, or holds
+            objects that ``weights_only`` loading refuses.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist: pass the path of a .ckpt file")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"checkpoint {path} is empty (0 bytes): the write was interrupted")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise CheckpointError(
+            f"checkpoint {path} contains objects that are not allowed with weights_only=True "
+            f"(refused for safety; only load it with weights_only=False if you trust its source): "
+            f"{err}"
+        ) from err
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as err:
+        raise CheckpointError(
+            f"checkpoint {path} is corrupt or truncated ({type(err).__name__}: {err}); "
+            f"use another checkpoint (e.g. last.ckpt or an earlier epoch)"
+        ) from err
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+        raise CheckpointError(f"checkpoint {path} has no 'state_dict': not a Lightning checkpoint")
+    return ckpt
+
+
+def model_config(ckpt: dict[str, Any], path: str | Path = "<checkpoint>") -> dict[str, Any]:
+    """The ``model`` config (with ``_target_``) stored by :class:`rpaf.lit.LitRPAF`."""
+    try:
+        cfg = ckpt["hyper_parameters"]["config"]["model"]
+    except (KeyError, TypeError) as err:
+        raise CheckpointError(
+            f"checkpoint {path} has no hyper_parameters.config.model: it was not written by "
+            f"rpaf-train, so the network cannot be rebuilt from it"
+        ) from err
+    return dict(cfg)
+
+
+def load_network(path: str | Path, map_location: str | torch.device = "cpu") -> nn.Module:
+    """Rebuild the trained network of an rpaf checkpoint, in eval mode.
+
+    Args:
+        path: A ``.ckpt`` written by ``rpaf-train``.
+        map_location: Device for the weights.
+
+    Returns:
+        The network (``net`` of :class:`rpaf.lit.LitRPAF`) with its trained weights.
+    """
+    from rpaf.builders import build_net_from_dict
+
+    ckpt = load_checkpoint(path, map_location)
+    net = build_net_from_dict(model_config(ckpt, path))
+    prefix = "net."
+    state = {k[len(prefix):]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
+    if not state:
+        raise CheckpointError(f"checkpoint {path} has no 'net.*' weights")
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as err:
+        raise CheckpointError(f"checkpoint {path} does not match its model config: {err}") from err
+    return net.to(map_location).eval()

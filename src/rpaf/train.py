@@ -1,0 +1,173 @@
+"""``rpaf-train``: train RPAFNet with GELR (Hydra app; ``python -m rpaf.train``).
+
+Examples::
+
+    rpaf-train                                   # lite model on built-in synthetic data
+    rpaf-train experiment=cpu_mini               # ~10 minutes on 2 CPU cores
+    rpaf-train experiment=paper data.root=/data/SPS trainer=gpu
+    rpaf-train -m sweep=alpha_beta               # a paper ablation as a multirun
+    rpaf-train ckpt_path=logs/train/runs/.../checkpoints/last.ckpt   # resume exactly
+
+Every run writes ``metrics.json`` (final metrics, seed, resolved config, overrides, git SHA, wall
+time, device) into its run folder; the paper tables are built from these files only.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from rpaf.builders import (
+    build_callbacks,
+    build_datamodule,
+    build_gelr,
+    build_lit_module,
+    build_loggers,
+    build_metric_suite,
+    build_net,
+    build_trainer,
+)
+from rpaf.config_checks import check_config
+from rpaf.utils.runinfo import atomic_write_json, run_metadata
+
+log = logging.getLogger(__name__)
+
+
+def _overrides() -> list[str]:
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return list(HydraConfig.get().overrides.task)
+    except ValueError:
+        return []
+
+
+def _scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    out = {}
+    for k, v in metrics.items():
+        if isinstance(v, torch.Tensor) and v.numel() == 1:
+            out[k] = float(v)
+        elif isinstance(v, (int, float)):
+            out[k] = float(v)
+    return out
+
+
+def _finish_wandb() -> None:
+    try:
+        import wandb
+
+        if wandb.run is not None:
+            wandb.finish()
+    except ImportError:  # pragma: no cover - wandb is a dependency
+        pass
+
+
+def run_training(cfg: DictConfig) -> dict[str, Any]:
+    """Train (and test/evaluate) as configured; always writes ``metrics.json``.
+
+    Args:
+        cfg: The composed config (``conf/train.yaml``).
+
+    Returns:
+        The ``metrics.json`` content.
+    """
+    check_config(cfg)
+    out_dir = Path(cfg.paths.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if cfg.get("seed") is not None:
+        L.seed_everything(int(cfg.seed), workers=True)
+    record: dict[str, Any] = {
+        "task_name": cfg.task_name,
+        "status": "running",
+        "seed": cfg.get("seed"),
+        "overrides": _overrides(),
+        "config": OmegaConf.to_container(cfg, resolve=True),
+    }
+    start = time.perf_counter()
+    trainer = None
+    try:
+        datamodule = build_datamodule(cfg)
+        net = build_net(cfg)
+        lambda1 = float(OmegaConf.select(cfg, "loss.lambda1", default=0.0) or 0.0)
+        gelr = build_gelr(cfg, lambda1)
+        lit = build_lit_module(cfg, net, gelr)
+        callbacks = build_callbacks(cfg)
+        loggers = build_loggers(cfg)
+        trainer = build_trainer(cfg, callbacks, loggers)
+        for logger in loggers:
+            logger.log_hyperparams(record["config"])
+        record["num_parameters"] = sum(p.numel() for p in net.parameters())
+        if cfg.get("train"):
+            trainer.fit(lit, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"),
+                        weights_only=True)
+        metrics = _scalar_metrics(trainer.callback_metrics)
+        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        record["best_checkpoint"] = best or None
+        if cfg.get("test"):
+            ckpt = (best or None) if cfg.get("train") else cfg.get("ckpt_path")
+            trainer.test(lit, datamodule=datamodule, ckpt_path=ckpt, weights_only=True)
+            metrics.update(_scalar_metrics(trainer.callback_metrics))
+        if cfg.get("evaluate"):
+            metrics.update(_evaluate(cfg, lit, datamodule, out_dir / "eval", trainer))
+        record["metrics"] = metrics
+        record["status"] = "ok"
+    except BaseException as err:
+        record["status"] = "failed"
+        record["error"] = f"{type(err).__name__}: {err}"
+        record["traceback"] = traceback.format_exc()
+        raise
+    finally:
+        record["wall_seconds"] = time.perf_counter() - start
+        device = trainer.strategy.root_device if trainer is not None else "cpu"
+        record.update(run_metadata(device))
+        if trainer is None or trainer.is_global_zero:
+            atomic_write_json(out_dir / "metrics.json", record)
+        _finish_wandb()
+    return record
+
+
+def _evaluate(
+    cfg: DictConfig, lit: Any, datamodule: Any, out_dir: Path, trainer: Any
+) -> dict[str, float]:
+    """Full evaluation (metric suite, per-image CSV, smoothed images) on the test split."""
+    from rpaf.evaluation import Smoother, evaluate
+
+    if not trainer.is_global_zero:
+        return {}
+    datamodule.setup("test")
+    loader = datamodule.test_dataloader()
+    suite = build_metric_suite(cfg)
+    smoother = Smoother(lit.net, name=str(cfg.model.get("name", "RPAFNet")))
+    summary = evaluate(
+        smoother,
+        loader,
+        suite,
+        out_dir,
+        dataset_name=str(cfg.data.get("name", cfg.data._target_.rsplit(".", 1)[-1])),
+        device=lit.device,
+        save_images=int(cfg.get("save_images", 0)),
+        total=len(loader),
+    )
+    for logger in trainer.loggers:
+        logger.log_metrics({f"eval/{k}": v for k, v in summary["metrics"].items()})
+    return {f"eval/{k}": v for k, v in summary["metrics"].items()}
+
+
+@hydra.main(version_base="1.3", config_path="../../conf", config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    """Hydra entry point. Returns ``cfg.optimized_metric`` (for sweepers) when set."""
+    record = run_training(cfg)
+    key = cfg.get("optimized_metric")
+    return record["metrics"].get(key) if key else None
+
+
+if __name__ == "__main__":
+    main()

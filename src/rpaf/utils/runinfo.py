@@ -1,0 +1,92 @@
+"""Run metadata (git SHA, device, versions) and atomic writes for result files."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+def git_sha(cwd: str | Path | None = None) -> str:
+    """Return the current git commit SHA (with ``-dirty`` when the tree has changes).
+
+    Args:
+        cwd: Folder inside the repository; defaults to this package's folder.
+
+    Returns:
+        The SHA, or ``"unknown"`` when git or the repository is unavailable.
+    """
+    where = str(cwd or Path(__file__).resolve().parent)
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=10
+        )
+        if sha.returncode != 0:
+            return "unknown"
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=where,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        return sha.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def device_description(device: torch.device | str | None = None) -> str:
+    """Describe the compute device in words (GPU name or CPU model and thread count)."""
+    dev = torch.device(device) if device is not None else None
+    if (dev is None or dev.type == "cuda") and torch.cuda.is_available():
+        index = dev.index if dev is not None and dev.index is not None else 0
+        return f"cuda:{index} {torch.cuda.get_device_name(index)}"
+    cpu = platform.processor() or platform.machine()
+    return f"cpu {cpu} ({os.cpu_count()} cores, torch threads {torch.get_num_threads()})"
+
+
+def run_metadata(device: torch.device | str | None = None) -> dict[str, Any]:
+    """Everything a result needs to be traceable: SHA, date, versions, device, host."""
+    import lightning
+
+    return {
+        "git_sha": git_sha(),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "torch": torch.__version__,
+        "lightning": lightning.__version__,
+        "python": platform.python_version(),
+        "device": device_description(device),
+        "host": platform.node(),
+    }
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically (temporary file, fsync, rename).
+
+    A reader never sees a half-written file, even if the process is killed mid-write.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_json(path: str | Path, obj: Any) -> Path:
+    """Write ``obj`` as indented JSON, atomically (see :func:`atomic_write_text`)."""
+    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")

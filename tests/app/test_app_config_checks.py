@@ -1,0 +1,62 @@
+"""Range checks on composed configs name the key at fault."""
+
+from __future__ import annotations
+
+import pytest
+from omegaconf import OmegaConf
+
+from rpaf.builders import ConfigError, build
+from rpaf.config_checks import check_config
+
+
+def _cfg(**over):
+    base = {
+        "seed": 0,
+        "gelr": {"alpha": 0.4, "beta": 0.6, "rho1": 1.0, "rho2": 1.0, "theta": 0.1},
+        "loss": {"lambda1": 0.7, "lambda2": 0.3},
+        "model": {"ratio": 0.8, "dilations": [1, 2, 4]},
+        "optim": {"lr": 1e-3},
+    }
+    cfg = OmegaConf.create(base)
+    for k, v in over.items():
+        OmegaConf.update(cfg, k, v)
+    return cfg
+
+
+def test_valid_config_passes() -> None:
+    check_config(_cfg())
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("gelr.alpha", -0.1),
+        ("gelr.theta", 1.0),
+        ("gelr.theta", -0.5),
+        ("gelr.rho1", 0.0),
+        ("model.ratio", 0.0),
+        ("model.ratio", 1.5),
+        ("model.dilations", []),
+        ("loss.lambda1", -1),
+        ("optim.lr", 0),
+        ("seed", "abc"),
+    ],
+)
+def test_out_of_range_names_key(key: str, value: object) -> None:
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        check_config(_cfg(**{key: value}))
+
+
+def test_seed_zero_is_a_seed() -> None:
+    check_config(_cfg(seed=0))
+
+
+def test_unknown_kwarg_names_key() -> None:
+    node = OmegaConf.create({"_target_": "torch.nn.ReLU", "foo": 1})
+    with pytest.raises(ConfigError, match="'model'"):
+        build(node, "model")
+
+
+def test_missing_target_names_key() -> None:
+    with pytest.raises(ConfigError, match="'data' has no _target_"):
+        build(OmegaConf.create({"root": "x"}), "data")
