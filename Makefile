@@ -10,6 +10,12 @@ PIP := $(VENV)/bin/pip
 # torchvision does not import beside torch 2.13.0, so the default is the 2.14.1 pair.
 # Keep an existing (e.g. CUDA) torch with `make install TORCH=`.
 TORCH ?= torch==2.14.1 torchvision==0.29.1
+# Offline pyiqa parameter files: the developers' shared folder when present; users leave it
+# unset and pyiqa downloads its own files on first use.
+RPAF_IQA_DIR ?= $(shell [ -d ../shared/iqa ] && cd ../shared/iqa && pwd)
+ifneq ($(RPAF_IQA_DIR),)
+export RPAF_IQA_DIR
+endif
 # Pin for every later pip call: pip never upgrades torch past what is installed.
 PIP_CONSTRAINT_FILE := $(VENV)/torch-constraint.txt
 

@@ -50,3 +50,36 @@ def _reset_torch_state():
     yield
     torch.use_deterministic_algorithms(det)
     torch.set_num_threads(threads)
+
+
+def compose_config(
+    name: str, overrides: list[str], out_dir: Path
+) -> "omegaconf.DictConfig":  # noqa: F821
+    """Compose ``conf/<name>.yaml`` as the Hydra app would, with its run folder at ``out_dir``.
+
+    ``HydraConfig`` is set, so ``${hydra:...}`` interpolations resolve as in a real run.
+    """
+    from hydra import compose, initialize_config_dir
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    from rpaf.config_dir import CONFIG_DIR
+
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose(name, overrides=overrides, return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = str(out_dir)
+        cfg.hydra.runtime.cwd = str(REPO_ROOT)
+        cfg.hydra.job.num = 0
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(out_dir)
+        cfg.paths.log_dir = str(out_dir.parent)
+        del cfg["hydra"]
+    return cfg
+
+
+@pytest.fixture
+def compose():
+    """``compose(name, overrides, out_dir)``: see :func:`compose_config`."""
+    return compose_config

@@ -76,8 +76,8 @@ def build_lit_module(cfg: DictConfig, net: Any, gelr: Any | None) -> Any:
     if sched_cfg and sched_cfg.get("scheduler") is not None:
         scheduler = build(sched_cfg.scheduler, "scheduler.scheduler")
         interval = sched_cfg.get("interval", "epoch")
-    conv_cfg = (cfg.get("metrics") or {}).get("convention") or {}
-    convention = MetricConvention(**OmegaConf.to_container(OmegaConf.create(conv_cfg)))
+    conv_cfg = OmegaConf.select(cfg, "metrics.convention", default=None)
+    convention = build(conv_cfg, "metrics.convention") if conv_cfg else MetricConvention()
     return LitRPAF(
         net=net,
         loss=loss,
@@ -110,7 +110,17 @@ def build_loggers(cfg: DictConfig) -> list[Logger]:
 
 
 def build_trainer(cfg: DictConfig, callbacks: list[Callback], loggers: list[Logger]) -> Trainer:
-    """The Lightning Trainer of ``cfg.trainer``."""
+    """The Lightning Trainer of ``cfg.trainer``.
+
+    Without a logger, a ``LearningRateMonitor`` (which needs one) is dropped with a log line.
+    """
+    if not loggers:
+        from lightning.pytorch.callbacks import LearningRateMonitor
+
+        kept = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
+        if len(kept) != len(callbacks):
+            log.info("no logger configured: the LearningRateMonitor callback is not attached")
+        callbacks = kept
     return build(cfg.get("trainer"), "trainer", callbacks=callbacks, logger=loggers or False)
 
 

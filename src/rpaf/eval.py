@@ -26,6 +26,7 @@ from rpaf.builders import (
     build_method,
     build_metric_suite,
 )
+from rpaf.config_dir import CONFIG_DIR
 from rpaf.utils.runinfo import atomic_write_json, run_metadata
 
 
@@ -118,7 +119,7 @@ def run_eval(cfg: DictConfig) -> dict[str, Any]:
     return record
 
 
-@hydra.main(version_base="1.3", config_path="../../conf", config_name="eval")
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
 def main(cfg: DictConfig) -> None:
     """Hydra entry point."""
     run_eval(cfg)

@@ -82,7 +82,7 @@ class LitRPAF(LightningModule):
         """One optimiser step on eq. 15; returns the detached output for the GELR callback."""
         g, x = batch["input"], batch["target"]
         u = self.net(g)
-        variables = self.gelr.variables(batch) if self._uses_gelr() else None
+        variables = self.gelr.variables(batch, u=u.detach()) if self._uses_gelr() else None
         terms = self.loss(u, g, x, variables)
         bs = g.shape[0]
         self.log("train/loss", terms["loss"], prog_bar=True, batch_size=bs)

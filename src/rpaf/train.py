@@ -36,6 +36,7 @@ from rpaf.builders import (
     build_trainer,
 )
 from rpaf.config_checks import check_config
+from rpaf.config_dir import CONFIG_DIR
 from rpaf.utils.runinfo import atomic_write_json, run_metadata
 
 log = logging.getLogger(__name__)
@@ -161,7 +162,7 @@ def _evaluate(
     return {f"eval/{k}": v for k, v in summary["metrics"].items()}
 
 
-@hydra.main(version_base="1.3", config_path="../../conf", config_name="train")
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def main(cfg: DictConfig) -> float | None:
     """Hydra entry point. Returns ``cfg.optimized_metric`` (for sweepers) when set."""
     record = run_training(cfg)

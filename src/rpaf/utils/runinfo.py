@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import subprocess
@@ -87,6 +88,22 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     return path
 
 
+def json_safe(obj: Any) -> Any:
+    """Make ``obj`` strict JSON: NaN becomes ``null``, +-inf become ``"inf"``/``"-inf"``."""
+    if isinstance(obj, float):
+        if math.isnan(obj):
+            return None
+        if math.isinf(obj):
+            return "inf" if obj > 0 else "-inf"
+        return obj
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    return obj
+
+
 def atomic_write_json(path: str | Path, obj: Any) -> Path:
-    """Write ``obj`` as indented JSON, atomically (see :func:`atomic_write_text`)."""
-    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+    """Write ``obj`` as indented strict JSON (see :func:`json_safe`), atomically."""
+    text = json.dumps(json_safe(obj), indent=2, sort_keys=False, default=str, allow_nan=False)
+    return atomic_write_text(path, text + "\n")
