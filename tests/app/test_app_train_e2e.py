@@ -120,3 +120,22 @@ def test_corrupt_checkpoint_resume_fails_clearly(compose, tmp_path: Path) -> Non
     )
     assert res.returncode == 2
     assert "bad.ckpt" in res.stderr and "corrupt" in res.stderr
+
+
+@pytest.mark.slow
+def test_wandb_offline_leaves_local_run_files(compose, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    out = tmp_path / "wb"
+    cfg = compose("train", [t for t in TINY if t != "logger=[]"] + [
+        "logger=wandb", "trainer.max_epochs=1", "callbacks.image_panels.every_n_epochs=1"], out)
+    record = run_training(cfg)
+    assert record["status"] == "ok"
+    runs = list((out / "wandb").glob("offline-run-*"))
+    assert runs, f"no offline wandb run under {out / 'wandb'}"
+    assert list(runs[0].glob("*.wandb")), "the offline run has no .wandb event file"
+    import wandb
+
+    assert wandb.run is None, "wandb.finish() was not called"
+    # the image panel is also written as a PNG, whatever the logger
+    assert list((out / "images").glob("val_panel_*.png"))

@@ -1,0 +1,115 @@
+"""Piecewise-constant "structure" images: the ground truths of the synthetic pairs.
+
+A structure image is painted back to front: a flat (or smoothly graded) background, then random
+polygons, ellipses, full-width bands, thin lines and a few smooth-gradient regions, all with
+sharp edges. A quarter of the images are grey (R = G = B).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from skimage.draw import polygon as draw_polygon
+
+__all__ = ["make_structure"]
+
+_SHAPES = ("polygon", "ellipse", "band", "line", "gradient")
+_SHAPE_P = (0.3, 0.25, 0.15, 0.15, 0.15)
+
+
+def _colour(rng: np.random.Generator, grey: bool, avoid: np.ndarray | None = None) -> np.ndarray:
+    """A random colour in [0.06, 0.94]^3 that differs from ``avoid`` by >= 0.15 somewhere."""
+    for _ in range(8):
+        c = np.full(3, rng.uniform(0.06, 0.94)) if grey else rng.uniform(0.06, 0.94, 3)
+        if avoid is None or np.abs(c - avoid).max() >= 0.15:
+            break
+    return c.astype(np.float32)
+
+
+def _window(
+    cx: float, cy: float, r: float, size: int
+) -> tuple[slice, slice, np.ndarray, np.ndarray]:
+    """Bounding-box slices of a disc of radius r and the pixel-centre coordinates inside it."""
+    y0, y1 = max(int(cy - r) - 1, 0), min(int(cy + r) + 2, size)
+    x0, x1 = max(int(cx - r) - 1, 0), min(int(cx + r) + 2, size)
+    yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32) + 0.5
+    return slice(y0, y1), slice(x0, x1), yy, xx
+
+
+def _paint(img: np.ndarray, ys: slice, xs: slice, mask: np.ndarray, fill: np.ndarray) -> None:
+    """Paint ``fill`` ((3,) colour or (h, w, 3) field) into ``img[ys, xs]`` where ``mask``."""
+    region = img[ys, xs]
+    region[mask] = fill if fill.ndim == 1 else fill[mask]
+
+
+def _gradient_fill(rng, grey, yy, xx, base) -> np.ndarray:
+    """A linear colour ramp between two colours along a random direction over the window."""
+    c1, c2 = _colour(rng, grey), _colour(rng, grey, base)
+    a = rng.uniform(0, np.pi)
+    t = np.cos(a) * xx + np.sin(a) * yy
+    t = (t - t.min()) / max(float(np.ptp(t)), 1e-6)
+    return (c1 + (c2 - c1) * t[..., None]).astype(np.float32)
+
+
+def make_structure(rng: np.random.Generator, size: int) -> np.ndarray:
+    """Draw one random piecewise-constant structure image.
+
+    Args:
+        rng: Source of randomness (the image is a deterministic function of its state).
+        size: Side length in pixels.
+
+    Returns:
+        (size, size, 3) float32 array in [0.06, 0.94].
+    """
+    grey = rng.random() < 0.25
+    img = np.empty((size, size, 3), np.float32)
+    bg = _colour(rng, grey)
+    if rng.random() < 0.3:  # smoothly graded background
+        yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
+        img[:] = _gradient_fill(rng, grey, yy, xx, bg)
+    else:
+        img[:] = bg
+    for _ in range(int(rng.integers(4, 11))):
+        kind = _SHAPES[int(rng.choice(len(_SHAPES), p=_SHAPE_P))]
+        cx, cy = rng.uniform(0, size, 2)
+        base = img[min(int(cy), size - 1), min(int(cx), size - 1)]
+        colour = _colour(rng, grey, base)
+        as_polygon = kind == "polygon" or (kind == "gradient" and rng.random() < 0.5)
+        if as_polygon:
+            r = size * rng.uniform(0.06, 0.4)
+            n = int(rng.integers(3, 9))
+            ang = np.sort(rng.uniform(0, 2 * np.pi, n))
+            rad = r * rng.uniform(0.45, 1.0, n)  # star-shaped, so never self-intersecting
+            rr, cc = draw_polygon(cy + rad * np.sin(ang), cx + rad * np.cos(ang), (size, size))
+            if rr.size == 0:
+                continue
+            if kind == "gradient":
+                fill = _gradient_fill(rng, grey, rr[:, None] + 0.5, cc[:, None] + 0.5, base)[:, 0]
+                img[rr, cc] = fill
+            else:
+                img[rr, cc] = colour
+        elif kind in ("ellipse", "gradient"):
+            a, b = size * rng.uniform(0.04, 0.35, 2)
+            phi = rng.uniform(0, np.pi)
+            ys, xs, yy, xx = _window(cx, cy, max(a, b), size)
+            u = (xx - cx) * np.cos(phi) + (yy - cy) * np.sin(phi)
+            v = -(xx - cx) * np.sin(phi) + (yy - cy) * np.cos(phi)
+            mask = (u / a) ** 2 + (v / b) ** 2 <= 1.0
+            fill = _gradient_fill(rng, grey, yy, xx, base) if kind == "gradient" else colour
+            _paint(img, ys, xs, mask, fill)
+        elif kind == "band":
+            phi = rng.uniform(0, np.pi)
+            width = size * rng.uniform(0.04, 0.2)
+            yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
+            d = (xx - cx) * np.cos(phi) + (yy - cy) * np.sin(phi)
+            img[np.abs(d) <= width / 2] = colour
+        else:  # thin line segment, 1-3 px wide
+            length = size * rng.uniform(0.2, 0.8)
+            phi = rng.uniform(0, np.pi)
+            half_w = rng.uniform(0.5, 1.6)
+            dx, dy = np.cos(phi) * length / 2, np.sin(phi) * length / 2
+            ys, xs, yy, xx = _window(cx, cy, length / 2 + 2, size)
+            px, py = xx - (cx - dx), yy - (cy - dy)
+            t = np.clip((px * 2 * dx + py * 2 * dy) / (length**2), 0.0, 1.0)
+            dist = np.hypot(px - t * 2 * dx, py - t * 2 * dy)
+            _paint(img, ys, xs, dist <= half_w, colour)
+    return img

@@ -1,0 +1,244 @@
+"""Synthetic texture-over-structure pairs, generated on the fly and deterministically.
+
+A pair is (input, target) = (structure blended with a multi-scale texture, structure). Two
+blending recipes follow the published datasets:
+
+* ``sps`` (Easy2Hard, Feng et al. 2021): a zero-mean grey texture is added to all three
+  channels, then the result is clipped to [0, 1].
+* ``nks`` (Xu et al. 2020): ``0.7 * S + 0.3 * T`` with a colour texture T in [0, 1], then each
+  channel's mean and standard deviation are matched to those of S (and clipped to [0, 1]).
+
+The texture strength is not a fixed constant: each pair draws a target input-vs-GT PSNR
+uniformly in :data:`PSNR_RANGE` (20-32 dB; the NKS paper's S15T1 input is 27.26 dB) and the
+strength that reaches it is found by bisection. Where clipping makes the target unreachable
+(texture on near-black/white structure) the pair keeps the strongest texture allowed.
+
+Determinism: every pair is a pure function of ``(seed, split, index)`` (numpy ``SeedSequence``
+entropy ``[seed, split_code, index]``; the three splits use disjoint streams) and the structure
+does not depend on the recipe. Splits also differ in texture parameters: see
+:mod:`rpaf.data.textures` (held-out families, orientations and scale bins for ``test``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from rpaf.data.imageio import to_tensor
+from rpaf.data.structures import make_structure
+from rpaf.data.textures import render_texture, sample_texture
+from rpaf.data.transforms import random_flip
+
+__all__ = [
+    "PSNR_RANGE",
+    "RECIPES",
+    "SPLITS",
+    "SyntheticPairDataset",
+    "blend_nks",
+    "blend_sps",
+    "make_pair",
+    "make_pair_with_info",
+]
+
+RECIPES: tuple[str, ...] = ("sps", "nks")
+SPLITS: tuple[str, ...] = ("train", "val", "test")
+_SPLIT_CODE = {"train": 0, "val": 1, "test": 2}
+PSNR_RANGE: tuple[float, float] = (20.0, 32.0)
+
+
+def blend_sps(structure: np.ndarray, texture: np.ndarray, strength: float) -> np.ndarray:
+    """Easy2Hard blend: ``clip(S + strength * T, 0, 1)`` with grey T added to every channel.
+
+    Args:
+        structure: (H, W, 3) ground truth in [0, 1].
+        texture: (H, W) zero-mean grey texture.
+        strength: Amplitude multiplier of the texture.
+    """
+    return np.clip(structure + strength * texture[..., None], 0.0, 1.0)
+
+
+def _nks_flat(s_flat: np.ndarray, t_flat: np.ndarray, strength: float, mean: np.ndarray):
+    """:func:`blend_nks` on channel-first (3, N) arrays (contiguous reductions: fast)."""
+    fused = 0.3 * np.clip(mean[:, None] + strength * t_flat, 0.0, 1.0)
+    fused += 0.7 * s_flat
+    mu_f, sd_f = fused.mean(axis=1, keepdims=True), fused.std(axis=1, keepdims=True)
+    mu_s, sd_s = s_flat.mean(axis=1, keepdims=True), s_flat.std(axis=1, keepdims=True)
+    return np.clip((fused - mu_f) * (sd_s / np.maximum(sd_f, 1e-6)) + mu_s, 0.0, 1.0)
+
+
+def blend_nks(
+    structure: np.ndarray, texture: np.ndarray, strength: float, mean_colour: np.ndarray
+) -> np.ndarray:
+    """NKS blend: ``0.7 S + 0.3 T`` then per-channel mean/std matched to S.
+
+    Args:
+        structure: (H, W, 3) ground truth S in [0, 1].
+        texture: (H, W, 3) zero-mean colour texture field; the texture image is
+            ``T = clip(mean_colour + strength * texture, 0, 1)``.
+        strength: Contrast of the texture image.
+        mean_colour: (3,) mean colour of the texture image.
+
+    Returns:
+        (H, W, 3) blended input in [0, 1].
+    """
+    h, w, _ = structure.shape
+    s_flat = np.ascontiguousarray(structure.reshape(-1, 3).T)
+    t_flat = np.ascontiguousarray(texture.reshape(-1, 3).T)
+    out = _nks_flat(s_flat, t_flat, strength, np.asarray(mean_colour, np.float32))
+    return np.ascontiguousarray(out.T.reshape(h, w, 3))
+
+
+def _mse(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.mean((a - b) ** 2))
+
+
+def _calibrate(
+    blend: Callable[[float], np.ndarray], target: np.ndarray, psnr: float, lo: float, hi: float
+) -> float:
+    """Strength in [lo, hi] whose blend has input-vs-target PSNR ``psnr`` (log bisection).
+
+    Assumes the error grows with the strength; returns ``hi`` when even ``hi`` stays above
+    the target PSNR (e.g. texture clipped away on saturated structure).
+    """
+    goal = 10.0 ** (-psnr / 10.0)  # MSE for data range 1
+    if _mse(blend(hi), target) <= goal:
+        return hi
+    if _mse(blend(lo), target) >= goal:
+        return lo
+    a, b = np.log(lo), np.log(hi)
+    for _ in range(12):
+        m = 0.5 * (a + b)
+        if _mse(blend(float(np.exp(m))), target) < goal:
+            a = m
+        else:
+            b = m
+    return float(np.exp(0.5 * (a + b)))
+
+
+def _check(recipe: str, split: str, size: int) -> None:
+    if recipe not in RECIPES:
+        raise ValueError(f"recipe={recipe!r} is not one of {RECIPES}")
+    if split not in _SPLIT_CODE:
+        raise ValueError(f"split={split!r} is not one of {SPLITS}")
+    if size < 16:
+        raise ValueError(f"size={size} is too small for a structure image; use size >= 16")
+
+
+def make_pair_with_info(
+    index: int, *, seed: int = 0, size: int = 256, recipe: str = "sps", split: str = "train"
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Like :func:`make_pair`, also returning how the pair was made.
+
+    Returns:
+        ``(input, target, info)``; ``info`` holds ``texture`` (tuple of
+        :class:`~rpaf.data.textures.TextureComponent`), ``target_psnr``, ``strength``,
+        ``recipe``, ``split``.
+    """
+    _check(recipe, split, size)
+    if index < 0:
+        raise ValueError(f"index must be >= 0, got {index}")
+    ss = np.random.SeedSequence([int(seed), _SPLIT_CODE[split], int(index)])
+    rng_s, rng_t, rng_b = (np.random.default_rng(s) for s in ss.spawn(3))
+    target = make_structure(rng_s, size)
+    psnr = float(rng_b.uniform(*PSNR_RANGE))
+    colour = recipe == "nks"
+    for _ in range(8):  # redraw a texture that is flat in view (e.g. a period >> size)
+        comps = sample_texture(rng_t, split)
+        tex = render_texture(comps, size, colour=colour, rng=rng_t)
+        if float(np.abs(tex).max()) > 0.0:
+            break
+    if recipe == "sps":
+        s0 = 10.0 ** (-psnr / 20.0)  # unit-RMS texture: exact strength when nothing clips
+        strength = _calibrate(lambda s: blend_sps(target, tex, s), target, psnr, s0, 8.0 * s0)
+        inp = blend_sps(target, tex, strength)
+    else:
+        mean_colour = rng_b.uniform(0.3, 0.7, 3).astype(np.float32)
+        s_flat = np.ascontiguousarray(target.reshape(-1, 3).T)
+        t_flat = np.ascontiguousarray(tex.reshape(-1, 3).T)
+        strength = _calibrate(
+            lambda s: _nks_flat(s_flat, t_flat, s, mean_colour), s_flat, psnr, 1e-3, 3.0
+        )
+        inp = blend_nks(target, tex, strength, mean_colour)
+    info = {"texture": comps, "target_psnr": psnr, "strength": strength,
+            "recipe": recipe, "split": split}
+    return inp.astype(np.float32), target.astype(np.float32), info
+
+
+def make_pair(
+    index: int, *, seed: int = 0, size: int = 256, recipe: str = "sps", split: str = "train"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Generate one synthetic (input, target) pair.
+
+    Args:
+        index: Sample number (>= 0).
+        seed: Dataset seed; with ``split`` and ``index`` it fixes the pair completely.
+        size: Side length in pixels.
+        recipe: ``"sps"`` (grey texture added, clipped) or ``"nks"`` (0.7 S + 0.3 T, moments
+            matched): see the module docstring.
+        split: ``"train"``, ``"val"`` or ``"test"``: disjoint random streams; ``"test"`` also
+            draws textures from held-out families/orientations/scales.
+
+    Returns:
+        ``(input, target)``: float32 arrays (size, size, 3) in [0, 1].
+    """
+    inp, target, _ = make_pair_with_info(index, seed=seed, size=size, recipe=recipe, split=split)
+    return inp, target
+
+
+class SyntheticPairDataset(Dataset):
+    """``n`` synthetic pairs of one split, generated on access.
+
+    Args:
+        n: Number of samples.
+        split: ``"train"``, ``"val"`` or ``"test"``.
+        seed: Dataset seed.
+        size: Side length in pixels.
+        recipe: ``"sps"`` or ``"nks"``.
+        cache: Keep generated pairs in memory (per process: with ``num_workers > 0`` use
+            persistent workers, or each worker fills its own cache).
+        augment: Random horizontal/vertical flips (same on input and target).
+
+    Items are dicts: ``input``/``target`` float32 (3, size, size) in [0, 1], ``index`` (the
+    position, 0..n-1), ``name`` (``"{split}_{index:05d}"``).
+    """
+
+    def __init__(
+        self,
+        n: int,
+        *,
+        split: str = "train",
+        seed: int = 0,
+        size: int = 256,
+        recipe: str = "sps",
+        cache: bool = False,
+        augment: bool = False,
+    ) -> None:
+        _check(recipe, split, size)
+        if n < 0:
+            raise ValueError(f"n must be >= 0, got {n}")
+        self.n, self.split, self.seed, self.size, self.recipe = n, split, seed, size, recipe
+        self.augment = augment
+        self._cache: dict[int, tuple[torch.Tensor, torch.Tensor]] | None = {} if cache else None
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        if not 0 <= index < self.n:
+            raise IndexError(f"index {index} out of range for {self.n} samples")
+        pair = self._cache.get(index) if self._cache is not None else None
+        if pair is None:
+            inp, tgt = make_pair(index, seed=self.seed, size=self.size, recipe=self.recipe,
+                                 split=self.split)
+            pair = (to_tensor(inp), to_tensor(tgt))
+            if self._cache is not None:
+                self._cache[index] = pair
+        inp_t, tgt_t = pair
+        if self.augment:
+            inp_t, tgt_t = random_flip(inp_t, tgt_t)
+        return {"input": inp_t, "target": tgt_t, "index": index,
+                "name": f"{self.split}_{index:05d}"}

@@ -1,0 +1,51 @@
+"""`rpaf-make-data` and `python -m rpaf.data.stats`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from rpaf.data import PairedFolderDataModule, make_pair, read_image
+from rpaf.data.cli import main as make_data
+from rpaf.data.stats import main as stats_main
+
+
+def test_make_data_writes_readable_layout(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "syn"
+    assert make_data([str(out / "test"), "--n", "3", "--size", "24", "--recipe", "nks",
+                      "--seed", "2", "--split", "test"]) == 0
+    printed = capsys.readouterr().out
+    assert "PSNR" in printed
+    assert "SSIM" in printed
+    assert "wrote 3 pairs" in printed
+    names = sorted(p.name for p in (out / "test" / "input").iterdir())
+    assert names == ["test_00000.png", "test_00001.png", "test_00002.png"]
+    assert sorted(p.name for p in (out / "test" / "gt").iterdir()) == names
+    inp, gt = make_pair(1, seed=2, size=24, recipe="nks", split="test")
+    np.testing.assert_allclose(read_image(out / "test" / "input" / names[1]), inp, atol=0.5 / 255)
+    np.testing.assert_allclose(read_image(out / "test" / "gt" / names[1]), gt, atol=0.5 / 255)
+    dm = PairedFolderDataModule(out, size=None, batch_size=3)
+    dm.setup("test")  # no val/ or train/ needed for the test stage
+    assert next(iter(dm.test_dataloader()))["input"].shape == (3, 3, 24, 24)
+
+
+def test_make_data_rerun_and_foreign_files(tmp_path: Path, capsys) -> None:
+    args = [str(tmp_path), "--n", "2", "--size", "16"]
+    assert make_data(args) == 0
+    assert make_data(args) == 0  # the same command again just replaces its own files
+    assert make_data([str(tmp_path), "--n", "1", "--size", "16", "--split", "val"]) == 2
+    assert "--overwrite" in capsys.readouterr().out
+    assert make_data([*args, "--overwrite", "--bits", "16"]) == 0
+
+
+def test_stats_writes_markdown(tmp_path: Path) -> None:
+    md = tmp_path / "stats.md"
+    assert stats_main(["--n", "3", "--size", "24", "--recipes", "sps", "--splits", "val",
+                       "--out", str(md)]) == 0
+    text = md.read_text()
+    assert "python -m rpaf.data.stats --n 3" in text
+    assert "Git SHA" in text
+    row = next(line for line in text.splitlines() if line.startswith("| sps | val | 3 |"))
+    psnr_min = float(row.split("|")[4])
+    assert 19.9 < psnr_min < 40

@@ -1,0 +1,185 @@
+"""Synthetic generator: determinism, value range, texture strength, split disjointness."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rpaf.data.synthetic import (
+    PSNR_RANGE,
+    SyntheticPairDataset,
+    blend_nks,
+    blend_sps,
+    make_pair,
+    make_pair_with_info,
+)
+from rpaf.data.textures import SPLIT_RULES, TextureComponent, render_component, sample_texture
+
+SIZE = 48
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    return float(-10 * np.log10(np.mean((a.astype(np.float64) - b) ** 2)))
+
+
+@pytest.mark.parametrize("recipe", ["sps", "nks"])
+def test_shape_dtype_range(recipe: str) -> None:
+    inp, tgt = make_pair(3, seed=1, size=SIZE, recipe=recipe)
+    for a in (inp, tgt):
+        assert a.shape == (SIZE, SIZE, 3)
+        assert a.dtype == np.float32
+        assert a.min() >= 0.0
+        assert a.max() <= 1.0
+
+
+@pytest.mark.parametrize("recipe", ["sps", "nks"])
+def test_deterministic_per_seed_split_index(recipe: str) -> None:
+    a = make_pair(5, seed=7, size=SIZE, recipe=recipe, split="val")
+    b = make_pair(5, seed=7, size=SIZE, recipe=recipe, split="val")
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    for other in (dict(index=6, seed=7, split="val"), dict(index=5, seed=8, split="val"),
+                  dict(index=5, seed=7, split="train")):
+        c = make_pair(other["index"], seed=other["seed"], size=SIZE, recipe=recipe,
+                      split=other["split"])
+        assert not np.array_equal(a[1], c[1]), other
+
+
+def test_structure_shared_across_recipes() -> None:
+    _, t_sps = make_pair(2, size=SIZE, recipe="sps")
+    _, t_nks = make_pair(2, size=SIZE, recipe="nks")
+    np.testing.assert_array_equal(t_sps, t_nks)
+
+
+@pytest.mark.parametrize("recipe", ["sps", "nks"])
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_texture_present_psnr_in_range(recipe: str, split: str) -> None:
+    psnrs = []
+    for i in range(16):
+        inp, tgt, info = make_pair_with_info(i, size=SIZE, recipe=recipe, split=split)
+        p = _psnr(inp, tgt)
+        psnrs.append(p)
+        # calibrated to the drawn target, or weaker only where clipping hides texture
+        assert p >= info["target_psnr"] - 0.1
+    psnrs = np.array(psnrs)
+    assert np.all(np.isfinite(psnrs))  # never a texture-free input
+    assert np.all(psnrs > PSNR_RANGE[0] - 0.1)
+    assert np.mean(psnrs < PSNR_RANGE[1] + 0.5) >= 0.9
+    assert np.median(psnrs) < PSNR_RANGE[1]  # texture really there
+    assert psnrs.max() - psnrs.min() > 3.0  # a spread of strengths, not one value
+
+
+def test_sps_texture_is_grey_and_additive() -> None:
+    inp, tgt = make_pair(0, size=SIZE, recipe="sps")
+    diff = inp.astype(np.float64) - tgt
+    unclipped = np.all((inp > 0) & (inp < 1), axis=2)
+    spread = diff[unclipped].max(axis=1) - diff[unclipped].min(axis=1)
+    assert spread.max() < 1e-5  # the same grey value added to R, G and B
+
+
+def test_blend_sps_closed_form() -> None:
+    s = np.full((4, 4, 3), 0.5, np.float32)
+    t = np.array([[1.0, -1.0, 3.0, -3.0]] * 4, np.float32)
+    out = blend_sps(s, t, 0.1)
+    np.testing.assert_allclose(out[0, :, 0], [0.6, 0.4, 0.8, 0.2], atol=1e-6)
+    np.testing.assert_allclose(blend_sps(s, t, 1.0)[0, :, 1], [1.0, 0.0, 1.0, 0.0])
+
+
+def test_blend_nks_matches_moments() -> None:
+    rng = np.random.default_rng(0)
+    s = rng.uniform(0.2, 0.8, (32, 32, 3)).astype(np.float32)
+    tex = rng.standard_normal((32, 32, 3)).astype(np.float32) * 0.1
+    out = blend_nks(s, tex, 1.0, np.array([0.5, 0.5, 0.5], np.float32))
+    np.testing.assert_allclose(out.mean(axis=(0, 1)), s.mean(axis=(0, 1)), atol=1e-4)
+    np.testing.assert_allclose(out.std(axis=(0, 1)), s.std(axis=(0, 1)), atol=1e-4)
+    # the brute-force recipe: 0.7 S + 0.3 T, then per-channel standardise to S's moments
+    fused = 0.7 * s + 0.3 * np.clip(0.5 + tex, 0, 1)
+    ref = (fused - fused.mean((0, 1))) / fused.std((0, 1)) * s.std((0, 1)) + s.mean((0, 1))
+    np.testing.assert_allclose(out, np.clip(ref, 0, 1), atol=1e-5)
+
+
+def _in_bins(period: float, bins) -> bool:
+    return any(lo <= period <= hi for lo, hi in bins)
+
+
+def _angle_ok(angle: float, angles, jitter: float) -> bool:
+    return any(abs(angle - a) <= jitter + 1e-9 for a in angles)
+
+
+def test_split_texture_parameters_disjoint() -> None:
+    train, test = SPLIT_RULES["train"], SPLIT_RULES["test"]
+    assert SPLIT_RULES["val"] == train
+    # the rules themselves: no shared period range, no shared orientation window
+    for lo, hi in train.period_bins:
+        assert not any(lo < h and l2 < hi for l2, h in test.period_bins)
+    for a in train.angles:
+        assert all(abs(a - b) > train.angle_jitter + test.angle_jitter for b in test.angles)
+    held_out = set(test.families) - set(train.families)
+    assert held_out == {"weave", "cellular"}
+    # and what the generator actually draws
+    seen = {"train": [], "test": []}
+    for split in ("train", "test"):
+        for i in range(60):
+            comps = make_pair_with_info(i, size=16, split=split)[2]["texture"]
+            seen[split].extend(comps)
+    for c in seen["train"]:
+        assert c.family in train.families
+        assert _in_bins(c.period, train.period_bins)
+        assert _angle_ok(c.angle, train.angles, train.angle_jitter)
+    for c in seen["test"]:
+        assert _in_bins(c.period, test.period_bins)
+        assert not _in_bins(c.period, train.period_bins)
+        assert _angle_ok(c.angle, test.angles, test.angle_jitter)
+        assert not _angle_ok(c.angle, train.angles, train.angle_jitter)
+    assert {c.family for c in seen["test"]} & held_out  # held-out families really used
+
+
+def test_sample_texture_deterministic() -> None:
+    a = sample_texture(np.random.default_rng(4), "train")
+    b = sample_texture(np.random.default_rng(4), "train")
+    assert a == b
+
+
+@pytest.mark.parametrize(
+    "family", ["stripes", "checks", "bricks", "dots", "weave", "fractal", "blobs", "cellular"]
+)
+def test_every_family_renders_normalised(family: str) -> None:
+    for seed in range(3):
+        c = TextureComponent(family=family, period=7.0, angle=20.0, seed=seed)
+        t = render_component(c, 40)
+        assert t.shape == (40, 40)
+        assert t.dtype == np.float32
+        assert np.isfinite(t).all()
+        assert abs(float(t.mean())) < 1e-4
+        assert abs(float(t.std()) - 1) < 1e-3
+
+
+def test_periodic_texture_has_its_period() -> None:
+    c = TextureComponent(family="stripes", period=8.0, angle=0.0, seed=0)
+    t = render_component(c, 64)
+    np.testing.assert_allclose(t[:, :56], t[:, 8:], atol=1e-3)  # period 8 along x
+    row_spectrum = np.abs(np.fft.rfft(t[0]))
+    assert int(np.argmax(row_spectrum)) == 64 // 8
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="recipe"):
+        make_pair(0, recipe="foo")
+    with pytest.raises(ValueError, match="split"):
+        make_pair(0, split="dev")
+    with pytest.raises(ValueError, match="size"):
+        make_pair(0, size=8)
+
+
+def test_dataset_items_and_cache() -> None:
+    ds = SyntheticPairDataset(3, split="test", size=32, recipe="nks", cache=True)
+    s = ds[2]
+    assert set(s) == {"input", "target", "index", "name"}
+    assert s["input"].shape == (3, 32, 32)
+    assert s["index"] == 2
+    assert s["name"] == "test_00002"
+    inp, _ = make_pair(2, size=32, recipe="nks", split="test")
+    np.testing.assert_array_equal(s["input"].permute(1, 2, 0).numpy(), inp)
+    assert ds[2]["input"] is s["input"]  # served from the cache
+    with pytest.raises(IndexError):
+        ds[3]
