@@ -19,7 +19,9 @@ endif
 # Pin for every later pip call: pip never upgrades torch past what is installed.
 PIP_CONSTRAINT_FILE := $(VENV)/torch-constraint.txt
 
-.PHONY: help install main test test-fast lint format clean
+.PHONY: help install main test test-fast lint format clean train sweep reproduce-tables bench strip-notebooks
+
+SCALE ?= smoke
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -43,6 +45,22 @@ $(STAMP): pyproject.toml | $(PY)
 main: install ## the main job: train briefly, evaluate, write images + tables (synthetic data)
 	$(VENV)/bin/rpaf-train experiment=quickstart
 
+train: install ## train with Hydra overrides: make train ARGS="experiment=cpu_mini"
+	$(VENV)/bin/rpaf-train $(ARGS)
+
+sweep-%: install ## run a paper ablation sweep, e.g. make sweep-alpha_beta ARGS="seed=0,1,2"
+	$(VENV)/bin/rpaf-train -m sweep=$* $(ARGS)
+
+reproduce-tables: install ## run (or reuse) what the paper tables need, then build them: SCALE=smoke|mini|paper
+	$(PY) -m rpaf.reproduce --scale $(SCALE) $(ARGS)
+
+bench: install ## model + GELR benchmarks (writes experiments/bench/)
+	$(PY) -m rpaf.bench model $(ARGS)
+	$(PY) -m rpaf.bench gelr $(ARGS)
+
+strip-notebooks: ## remove outputs from the committed notebooks
+	$(PY) tools/strip_notebooks.py
+
 test: install ## install what is missing, then run the whole test suite
 	$(PY) -m pytest -q
 
@@ -50,7 +68,7 @@ test-fast: ## run the tests without reinstalling or the slow ones
 	$(PY) -m pytest -q -m "not slow"
 
 lint: ## ruff check
-	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff check src tests tools
 
 format: ## ruff format + fix imports
 	$(VENV)/bin/ruff check --fix src tests

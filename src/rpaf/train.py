@@ -80,7 +80,6 @@ def run_training(cfg: DictConfig) -> dict[str, Any]:
     Returns:
         The ``metrics.json`` content.
     """
-    check_config(cfg)
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if cfg.get("seed") is not None:
@@ -95,6 +94,7 @@ def run_training(cfg: DictConfig) -> dict[str, Any]:
     start = time.perf_counter()
     trainer = None
     try:
+        check_config(cfg)
         datamodule = build_datamodule(cfg)
         net = build_net(cfg)
         lambda1 = float(OmegaConf.select(cfg, "loss.lambda1", default=0.0) or 0.0)

@@ -1,0 +1,550 @@
+"""``make reproduce-tables SCALE=smoke|mini|paper``: run what the paper tables need, tabulate.
+
+    python -m rpaf.reproduce --scale smoke              # < 5 min on 2 CPU cores (CI)
+    python -m rpaf.reproduce --scale mini               # ~90 min on 2 CPU cores
+    python -m rpaf.reproduce --scale paper              # the full protocol (GPU)
+    python -m rpaf.reproduce --scale mini --dry-run     # list the jobs and what is reused
+    python -m rpaf.reproduce --scale mini --tables-only # rebuild the tables from finished runs
+
+What runs is the union of the experiment specs (``experiments/*.yaml``: their ``sweep`` and
+``evals``) at the chosen scale's preset (``conf/reproduce/<scale>.yaml``: training overrides,
+seeds, which sweep values, which datasets and methods). Every job is one
+``python -m rpaf.train`` or ``python -m rpaf.eval`` subprocess in Hydra RUN mode (a sweep job
+is ``sweep=<name> hydra.mode=RUN <its sweep values>``) writing into
+``<runs-dir>/<task_name>/runs/<timestamp>`` (default ``logs/reproduce/<scale>``), so:
+
+- **resume**: a job whose ``metrics.json`` already says ``ok`` for the same overrides
+  (ignoring ``hydra.*``, ``paths.*`` and logger choices) is reused, not rerun; the same
+  holds for jobs of ``rpaf-train -m sweep=<name>`` multiruns (e.g. on a SLURM cluster) found
+  under the runs folder;
+- **failure tolerance**: a failed job is recorded (its own ``metrics.json`` with status
+  ``failed``, or a stand-in written here when the process died before writing one) and the
+  others go on; its table cells read ``failed`` and it is retried on the next call;
+- **unavailable data**: datasets whose root is missing are not evaluated; their cells read
+  ``unavailable``.
+
+The tables (Markdown + CSV + LaTeX) go to ``experiments/results/<scale>/`` (see
+:mod:`rpaf.tables`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import itertools
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from rpaf.tables import (
+    TableSpec,
+    collect_runs,
+    job_overrides,
+    load_specs,
+    write_tables,
+)
+
+#: The repository root (``conf/``, ``experiments/``); runs are launched from here.
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SCALES = ("smoke", "mini", "paper")
+#: Methods that need a ground truth (skipped on datasets without targets).
+NEEDS_TARGET = frozenset({"gelr"})
+#: Method id of the trained network in specs.
+NETWORK = "rpafnet"
+
+
+class ReproduceError(ValueError):
+    """A preset or spec asks for something impossible (message names the file and key)."""
+
+
+@dataclass
+class Job:
+    """One subprocess: ``python -m rpaf.<entry> <overrides>``.
+
+    Attributes:
+        entry: ``train`` or ``eval``.
+        task_name: Run family (folder under the runs dir).
+        overrides: Hydra overrides (without ``paths.log_dir``, added at launch).
+        tables: Spec ids this job feeds (for the plan display).
+        label: Short description (the sweep values, or method and dataset).
+        needs_reference: Evaluates the reference network (waits for its checkpoint).
+        state: ``todo``, ``reused``, ``ok``, ``failed`` or ``skipped``.
+        run_dir: The run folder once known.
+        note: Why it was skipped / how it failed.
+    """
+
+    entry: str
+    task_name: str
+    overrides: list[str]
+    tables: list[str] = field(default_factory=list)
+    label: str = ""
+    needs_reference: bool = False
+    state: str = "todo"
+    run_dir: Path | None = None
+    note: str = ""
+    seconds: float = 0.0
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        """Identity for resuming: normalised overrides, sorted (see :func:`job_key`)."""
+        return job_key(self.overrides)
+
+    def describe(self) -> str:
+        """Short human description: entry, task and label."""
+        return f"{self.entry}:{self.task_name} {self.label}".strip()
+
+
+def job_key(overrides: Sequence[str], seed: int | None = None) -> tuple[str, ...]:
+    """Normalised, order-free identity of a job (whitespace in values removed).
+
+    The seed is compared as a value (``seed``, else a ``seed=`` override), so a multirun job
+    launched without ``seed=0`` matches a planned job with ``seed=0`` when its run recorded 0.
+    """
+    kept = ["".join(o.split()) for o in job_overrides(overrides)]
+    if seed is None:
+        seed = next((int(o.split("=", 1)[1]) for o in kept if o.startswith("seed=")), None)
+    kept = [o for o in kept if not o.startswith("seed=")]
+    return (*sorted(kept), f"seed={seed}")
+
+
+# --------------------------------------------------------------------------------------------
+# Presets and plan
+# --------------------------------------------------------------------------------------------
+
+
+def load_preset(scale: str, conf_dir: Path | None = None) -> DictConfig:
+    """Load ``conf/reproduce/<scale>.yaml`` (OmegaConf; ``${oc.env:...}`` resolves).
+
+    Raises:
+        ReproduceError: Unknown scale or missing file.
+    """
+    path = (conf_dir or REPO_ROOT / "conf") / "reproduce" / f"{scale}.yaml"
+    if not path.is_file():
+        raise ReproduceError(
+            f"no preset {path} for --scale {scale!r}: use one of {', '.join(SCALES)} "
+            f"or add conf/reproduce/{scale}.yaml"
+        )
+    cfg = OmegaConf.load(path)
+    assert isinstance(cfg, DictConfig)
+    return cfg
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)) or OmegaConf.is_list(value):
+        return list(value)
+    return [value]
+
+
+def expand_sweep(name: str, params: dict[str, str], seeds: Sequence[int]) -> list[list[str]]:
+    """Expand sweeper params (``key: "a,b,c"``) to the job override lists, like Hydra's sweeper.
+
+    Args:
+        name: Sweep name (for error messages).
+        params: ``hydra.sweeper.params`` of the sweep, with the preset's replacements applied.
+        seeds: Seeds; each job is repeated per seed (replaces a ``seed`` param).
+
+    Returns:
+        One list of ``key=value`` strings per job (cartesian product, keys in order).
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    items = {k: str(v) for k, v in params.items() if k != "seed"}
+    parser = OverridesParser.create()
+    lists: list[list[str]] = []
+    for key, value in items.items():
+        text = f"{key}={' '.join(value.split())}"
+        try:
+            (override,) = parser.parse_overrides([text])
+        except Exception as err:  # Hydra raises several parser error types
+            raise ReproduceError(
+                f"conf/sweep/{name}.yaml: cannot parse sweep param {text!r}: {err}"
+            ) from err
+        if override.is_sweep_override():
+            lists.append([f"{key}={v}" for v in override.sweep_string_iterator()])
+        else:
+            lists.append([f"{key}={override.get_value_element_as_str()}"])
+    lists.append([f"seed={s}" for s in seeds])
+    return [list(combo) for combo in itertools.product(*lists)]
+
+
+@dataclass
+class DataEntry:
+    """A dataset of the preset: its eval overrides, whether it is present, has targets."""
+
+    id: str
+    overrides: list[str]
+    available: bool
+    targets: bool
+    why: str = ""
+
+
+def datasets_of(preset: DictConfig) -> dict[str, DataEntry]:
+    """The preset's ``data`` map, each checked for presence (``root`` must exist when given)."""
+    out: dict[str, DataEntry] = {}
+    for ds_id, node in (preset.get("data") or {}).items():
+        root = node.get("root")
+        available, why = True, ""
+        if root is not None:
+            path = Path(str(root))
+            path = path if path.is_absolute() else REPO_ROOT / path
+            available = path.exists()
+            why = "" if available else f"{path} not found"
+        out[str(ds_id)] = DataEntry(
+            id=str(ds_id),
+            overrides=[str(o) for o in _as_list(node.get("overrides"))],
+            available=available,
+            targets=bool(node.get("targets", True)),
+            why=why,
+        )
+    return out
+
+
+def _wanted(specs: Sequence[TableSpec], preset: DictConfig) -> list[TableSpec]:
+    tables = preset.get("tables", "all")
+    if tables in (None, "all"):
+        return list(specs)
+    ids = {str(t) for t in _as_list(tables)}
+    unknown = ids - {s.id for s in specs}
+    if unknown:
+        raise ReproduceError(f"preset tables: unknown spec ids {sorted(unknown)}")
+    return [s for s in specs if s.id in ids]
+
+
+def plan_jobs(
+    specs: Sequence[TableSpec],
+    preset: DictConfig,
+    *,
+    sweep_dir: Path | None = None,
+) -> tuple[list[Job], Job | None, dict[str, DataEntry]]:
+    """Every job the specs need at this preset (deduplicated), the reference job, the datasets.
+
+    Returns:
+        ``(jobs, reference, datasets)``; ``reference`` (the network the eval jobs evaluate) is
+        also in ``jobs`` when some eval needs it.
+    """
+    sweep_dir = sweep_dir or REPO_ROOT / "conf" / "sweep"
+    seeds = [int(s) for s in _as_list(preset.get("seeds", [0]))]
+    train_ov = [str(o) for o in _as_list(preset.get("train_overrides"))]
+    eval_ov = [str(o) for o in _as_list(preset.get("eval_overrides"))]
+    sweeps_cfg = preset.get("sweeps") or {}
+    methods_allowed = preset.get("methods")
+    allowed = None if methods_allowed in (None, "all") else {str(m) for m in methods_allowed}
+    datasets = datasets_of(preset)
+    jobs: dict[tuple[str, ...], Job] = {}
+
+    def add(job: Job, table: str) -> None:
+        existing = jobs.setdefault(job.key, job)
+        if table not in existing.tables:
+            existing.tables.append(table)
+
+    reference = Job(
+        entry="train",
+        task_name="reference",
+        overrides=["task_name=reference", *train_ov,
+                   *[str(o) for o in _as_list(preset.get("reference_overrides"))],
+                   f"seed={seeds[0]}"],
+        label=f"reference network, seed={seeds[0]}",
+    )
+    need_reference = False
+    for spec in _wanted(specs, preset):
+        if spec.sweep:
+            if spec.sweep not in sweeps_cfg:
+                continue  # this scale does not run that sweep: the table shows "—"
+            path = sweep_dir / f"{spec.sweep}.yaml"
+            if not path.is_file():
+                raise ReproduceError(f"{spec.path}: sweep {spec.sweep!r} has no {path}")
+            sweep_yaml = OmegaConf.load(path)
+            params = dict(OmegaConf.select(sweep_yaml, "hydra.sweeper.params", default={}) or {})
+            extra = sweeps_cfg.get(spec.sweep) or {}
+            params.update({str(k): str(v) for k, v in (extra.get("params") or {}).items()})
+            sweep_seeds = [int(s) for s in _as_list(extra.get("seeds", seeds))]
+            for values in expand_sweep(spec.sweep, params, sweep_seeds):
+                add(Job("train", f"sweep_{spec.sweep}",
+                        [f"sweep={spec.sweep}", "hydra.mode=RUN", *train_ov,
+                         *[str(o) for o in _as_list(extra.get("overrides"))], *values],
+                        label=" ".join(values)), spec.id)
+        for ev in spec.evals:
+            task = str(ev.get("task_name", "eval_methods"))
+            for ds_id in _as_list(ev.get("data", ["synthetic"])):
+                ds_id = str(ds_id)
+                if ds_id not in datasets:
+                    continue  # not part of this preset: cells read unavailable or —
+                entry = datasets[ds_id]
+                for method in _as_list(ev.get("methods", [])):
+                    method = str(method)
+                    if allowed is not None and method not in allowed:
+                        continue
+                    if method in NEEDS_TARGET and not entry.targets:
+                        continue
+                    common = [f"task_name={task}", *entry.overrides, *eval_ov,
+                              f"seed={seeds[0]}"]
+                    if method == NETWORK:
+                        need_reference = True
+                        job = Job("eval", task, [*common, "ckpt_path=<reference>"],
+                                  label=f"{method} on {ds_id}", needs_reference=True)
+                    else:
+                        job = Job("eval", task, [*common, f"method={method}"],
+                                  label=f"{method} on {ds_id}")
+                    if not entry.available:
+                        job.state, job.note = "skipped", f"dataset {ds_id} unavailable"
+                    add(job, spec.id)
+    ordered = list(jobs.values())
+    if need_reference:
+        ordered.insert(0, reference)
+    return ordered, (reference if need_reference else None), datasets
+
+
+# --------------------------------------------------------------------------------------------
+# Running
+# --------------------------------------------------------------------------------------------
+
+
+def _finished(runs_dir: Path) -> dict[tuple[str, ...], Path]:
+    runs = collect_runs(runs_dir)
+    return {job_key(r.overrides, r.seed): r.path for r in runs.ok
+            if r.source in ("train", "eval")}
+
+
+def _reference_ckpt(run_dir: Path) -> Path:
+    ckpt_dir = run_dir / "checkpoints"
+    last = ckpt_dir / "last.ckpt"
+    if last.is_file():
+        return last
+    found = sorted(ckpt_dir.glob("*.ckpt"))
+    if not found:
+        raise ReproduceError(
+            f"reference run {run_dir} wrote no checkpoint in {ckpt_dir}: the preset's "
+            f"train_overrides must keep checkpointing (no trainer.fast_dev_run)"
+        )
+    return found[-1]
+
+
+def _write_stand_in(runs_dir: Path, job: Job, error: str, log_path: Path) -> Path:
+    """``metrics.json`` with status failed for a process that died before writing its own."""
+    from rpaf.utils.runinfo import atomic_write_json
+
+    digest = hashlib.sha1("\n".join(job.key).encode()).hexdigest()[:10]
+    folder = runs_dir / "_failed" / job.task_name / digest
+    atomic_write_json(folder / "metrics.json", {
+        "task_name": job.task_name, "status": "failed", "seed": None,
+        "overrides": job.overrides, "config": {"task_name": job.task_name},
+        "metrics": {}, "error": error, "log": str(log_path),
+    })
+    return folder
+
+
+def run_job(job: Job, runs_dir: Path, logs_dir: Path, timeout_s: float) -> Job:
+    """Run one job as a subprocess; its output goes to ``logs_dir``. Never raises for failures."""
+    module = "rpaf.train" if job.entry == "train" else "rpaf.eval"
+    cmd = [sys.executable, "-m", module, *job.overrides, f"paths.log_dir={runs_dir}"]
+    digest = hashlib.sha1("\n".join(job.key).encode()).hexdigest()[:10]
+    log_path = logs_dir / f"{job.task_name}-{digest}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "HYDRA_FULL_ERROR": "1", "WANDB_MODE": os.environ.get("WANDB_MODE",
+                                                                             "disabled")}
+    start = time.perf_counter()
+    with log_path.open("w", encoding="utf-8") as log:
+        log.write("$ " + " ".join(cmd) + "\n")
+        log.flush()
+        try:
+            proc = subprocess.run(cmd, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                  env=env, timeout=timeout_s, check=False)
+            code: int | None = proc.returncode
+        except subprocess.TimeoutExpired:
+            code = None
+    job.seconds = time.perf_counter() - start
+    done = _finished(runs_dir).get(job.key)
+    if done is not None:
+        job.state, job.run_dir = "ok", done
+        return job
+    tail = log_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-1:]
+    error = (f"timed out after {timeout_s:.0f} s" if code is None
+             else f"exit code {code}: {tail[0] if tail else ''}")
+    job.state, job.note = "failed", f"{error} (log: {log_path})"
+    failed_dirs = [r.path for r in collect_runs(runs_dir).failed
+                   if job_key(r.overrides, r.seed) == job.key]
+    job.run_dir = failed_dirs[-1] if failed_dirs else _write_stand_in(runs_dir, job, error,
+                                                                       log_path)
+    return job
+
+
+def _progress():  # noqa: ANN202 - rich types are optional at import time
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), TextColumn("{task.fields[current]}"))
+
+
+def run_plan(jobs: list[Job], reference: Job | None, runs_dir: Path, *, n_jobs: int,
+             timeout_s: float) -> list[Job]:
+    """Run every ``todo`` job (reference first), reusing finished ones; show progress."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    logs_dir = runs_dir / "_reproduce_logs"
+    finished = _finished(runs_dir)
+
+    def resolve_reference() -> None:
+        if reference is None:
+            return
+        for job in jobs:
+            if job.needs_reference and job.state == "todo":
+                if reference.state not in ("ok", "reused") or reference.run_dir is None:
+                    job.state, job.note = "failed", "reference training failed"
+                    continue
+                ckpt = _reference_ckpt(reference.run_dir)
+                job.overrides = [f"ckpt_path={ckpt}" if o == "ckpt_path=<reference>" else o
+                                 for o in job.overrides]
+
+    def mark_reused() -> None:
+        for job in jobs:
+            if job.state == "todo" and job.key in finished:
+                job.state, job.run_dir = "reused", finished[job.key]
+
+    mark_reused()
+    todo_count = sum(j.state == "todo" for j in jobs)
+    console.print(f"[bold]rpaf.reproduce[/]: {len(jobs)} jobs, "
+                  f"{sum(j.state == 'reused' for j in jobs)} reused, "
+                  f"{sum(j.state == 'skipped' for j in jobs)} skipped (data unavailable), "
+                  f"{todo_count} to run -> {runs_dir}")
+    if todo_count == 0 and (reference is None or reference.state != "todo"):
+        return jobs
+    with _progress() as progress:
+        bar = progress.add_task("jobs", total=todo_count, current="")
+
+        def report(job: Job) -> None:
+            mark = "[green]ok[/]" if job.state == "ok" else "[red]FAILED[/]"
+            progress.console.print(f"{mark} {job.describe()} ({job.seconds:.0f} s)"
+                                   + (f"\n    {job.note}" if job.note else ""))
+            progress.advance(bar)
+
+        if reference is not None and reference.state == "todo":
+            progress.update(bar, current=reference.describe())
+            report(run_job(reference, runs_dir, logs_dir, timeout_s))
+        resolve_reference()
+        mark_reused()
+        pending = [j for j in jobs if j.state == "todo"]
+        with ThreadPoolExecutor(max_workers=max(1, n_jobs)) as pool:
+            futures = {pool.submit(run_job, j, runs_dir, logs_dir, timeout_s): j for j in pending}
+            for fut in as_completed(futures):
+                progress.update(bar, current=futures[fut].describe())
+                report(fut.result())
+    return jobs
+
+
+def print_plan(jobs: Sequence[Job], runs_dir: Path) -> None:
+    """The plan as a rich table (state, entry, task, overrides, tables)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    finished = _finished(runs_dir)
+    table = Table(title=f"rpaf.reproduce plan ({runs_dir})")
+    for col in ("state", "job", "what", "tables"):
+        table.add_column(col)
+    for job in jobs:
+        state = job.state
+        if state == "todo" and job.key in finished:
+            state = "reuse"
+        table.add_row(state, f"{job.entry}:{job.task_name}", job.label,
+                      ", ".join(job.tables) + (f" ({job.note})" if job.note else ""))
+    console = Console()
+    console.print(table)
+    if jobs:
+        console.print("Overrides of the first job: " + " ".join(jobs[0].overrides))
+
+
+def reproduce(
+    scale: str,
+    *,
+    runs_dir: Path | None = None,
+    out_dir: Path | None = None,
+    spec_dir: Path | None = None,
+    dry_run: bool = False,
+    tables_only: bool = False,
+    n_jobs: int | None = None,
+    extra_runs: Sequence[Path] = (),
+) -> list[Job]:
+    """Plan, run (or reuse) and tabulate one scale. See the module docstring.
+
+    Args:
+        scale: ``smoke``, ``mini`` or ``paper`` (``conf/reproduce/<scale>.yaml``).
+        runs_dir: Where runs go / are reused from (default ``logs/reproduce/<scale>``).
+        out_dir: Table folder (default ``experiments/results/<scale>``).
+        spec_dir: Experiment specs (default ``experiments``).
+        dry_run: Print the plan only.
+        tables_only: Build the tables from finished runs without running anything.
+        n_jobs: Parallel subprocesses (default: the preset's ``jobs``).
+        extra_runs: More folders searched for finished results (e.g. ``jpeg_results.json``).
+
+    Returns:
+        The jobs with their final states.
+    """
+    preset = load_preset(scale)
+    runs_dir = (runs_dir or REPO_ROOT / "logs" / "reproduce" / scale).resolve()
+    out_dir = out_dir or REPO_ROOT / "experiments" / "results" / scale
+    specs = load_specs(spec_dir or REPO_ROOT / "experiments")
+    jobs, reference, datasets = plan_jobs(specs, preset)
+    if dry_run:
+        print_plan(jobs, runs_dir)
+        return jobs
+    if not tables_only:
+        runs_dir.mkdir(parents=True, exist_ok=True)
+        run_plan(jobs, reference, runs_dir, n_jobs=int(n_jobs or preset.get("jobs", 1)),
+                 timeout_s=float(preset.get("timeout_s", 1800)))
+    # Dataset ids the specs name but this machine/preset lacks: cells read "unavailable".
+    unavailable = {d.id for d in datasets.values() if not d.available}
+    unavailable |= {str(d) for d in _as_list(preset.get("unavailable"))}
+    runs = collect_runs([runs_dir, *extra_runs], bench_dirs=[REPO_ROOT / "experiments" / "bench"])
+    files = write_tables(_wanted(specs, preset), runs, out_dir, scale=scale,
+                         unavailable=unavailable, base=runs_dir)
+    failed = [j for j in jobs if j.state == "failed"]
+    print(f"tables: {out_dir} ({len(files)} files); runs: {len(runs.ok)} ok, "
+          f"{len(runs.failed)} failed under {runs_dir}; this call: {len(failed)} job(s) failed")
+    return jobs
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI; exit status 1 when a job of this call failed (the tables are still written)."""
+    parser = argparse.ArgumentParser(prog="python -m rpaf.reproduce",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scale", default="smoke", help="smoke | mini | paper")
+    parser.add_argument("--runs-dir", type=Path, default=None,
+                        help="runs folder (default logs/reproduce/<scale>)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="tables folder (default experiments/results/<scale>)")
+    parser.add_argument("--specs", type=Path, default=None, help="specs folder (experiments)")
+    parser.add_argument("--jobs", type=int, default=None, help="parallel subprocesses")
+    parser.add_argument("--extra-runs", type=Path, nargs="*", default=[],
+                        help="more folders with finished results (e.g. jpeg_results.json)")
+    parser.add_argument("--dry-run", action="store_true", help="print the plan, run nothing")
+    parser.add_argument("--tables-only", action="store_true",
+                        help="build tables from finished runs, run nothing")
+    args = parser.parse_args(argv)
+    try:
+        jobs = reproduce(args.scale, runs_dir=args.runs_dir, out_dir=args.out,
+                         spec_dir=args.specs, dry_run=args.dry_run, tables_only=args.tables_only,
+                         n_jobs=args.jobs, extra_runs=args.extra_runs)
+    except ReproduceError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 1 if any(j.state == "failed" for j in jobs) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

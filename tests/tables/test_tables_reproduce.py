@@ -1,0 +1,118 @@
+"""rpaf.reproduce: planning from specs + presets, resuming finished jobs, failure records, and
+(slow) the whole smoke scale end to end."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from rpaf import reproduce as rp
+from rpaf.tables import collect_runs, load_specs
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def smoke_plan():
+    specs = load_specs(REPO / "experiments")
+    return rp.plan_jobs(specs, rp.load_preset("smoke"))
+
+
+def test_reproduce_presets_load_and_plan() -> None:
+    specs = load_specs(REPO / "experiments")
+    for scale in rp.SCALES:
+        jobs, reference, datasets = rp.plan_jobs(specs, rp.load_preset(scale))
+        assert jobs, scale
+        assert len({j.key for j in jobs}) == len(jobs), f"{scale}: duplicate jobs"
+        assert "synthetic" in datasets
+        assert reference is not None
+        assert jobs[0] is reference
+    with pytest.raises(rp.ReproduceError, match="no preset"):
+        rp.load_preset("huge")
+
+
+def test_reproduce_smoke_plan_is_small(smoke_plan) -> None:
+    jobs, reference, datasets = smoke_plan
+    todo = [j for j in jobs if j.state == "todo"]
+    assert len(todo) <= 6  # keeps `smoke` under 5 minutes on 2 cores
+    assert {j.task_name for j in todo} == {"reference", "sweep_gelr_loss", "eval_methods"}
+    skipped = [j for j in jobs if j.state == "skipped"]
+    assert all("unavailable" in j.note for j in skipped)
+    if not (REPO / "data" / "NKS").exists():
+        assert not datasets["nks"].available
+        assert any("nks" in j.label for j in skipped)
+    sweep_jobs = [j for j in todo if j.task_name == "sweep_gelr_loss"]
+    assert sorted(o for j in sweep_jobs for o in j.overrides if o.startswith("loss.")) == [
+        "loss.lambda1=0.0", "loss.lambda1=0.7"]
+    assert all("hydra.mode=RUN" in j.overrides for j in sweep_jobs)
+
+
+def test_reproduce_job_key_ignores_paths_and_order() -> None:
+    a = rp.job_key(["b=1", "a=[1, 2]", "hydra.mode=RUN", "paths.log_dir=/x", "logger=none"])
+    b = rp.job_key(["a=[1,2]", "b=1", "hydra.mode=MULTIRUN", "paths.log_dir=/y"])
+    assert a == b
+    assert rp.job_key(["a=1"]) != rp.job_key(["a=2"])
+    # A multirun job without `seed=` that ran with seed 0 is the planned `seed=0` job.
+    assert rp.job_key(["a=1"], seed=0) == rp.job_key(["seed=0", "a=1"])
+    assert rp.job_key(["a=1"], seed=1) != rp.job_key(["seed=0", "a=1"])
+
+
+def _write_run(folder: Path, overrides: list[str], status: str = "ok") -> None:
+    folder.mkdir(parents=True)
+    (folder / "metrics.json").write_text(json.dumps({
+        "task_name": "sweep_gelr_loss", "status": status, "seed": 0, "overrides": overrides,
+        "config": {"trainer": {}, "data": {"_target_": "rpaf.data.SyntheticDataModule"}},
+        "metrics": {"eval/psnr": 20.0}, "date": "2025-01-01T00:00:00+00:00"}))
+
+
+def test_reproduce_reuses_finished_and_records_failures(smoke_plan, tmp_path, monkeypatch):
+    jobs, _, _ = smoke_plan
+    sweep_jobs = [j for j in jobs if j.task_name == "sweep_gelr_loss"]
+    done, broken = (rp.Job(j.entry, j.task_name, list(j.overrides), label=j.label)
+                    for j in sweep_jobs)
+    # `done` finished earlier (as a multirun job: other hydra/paths overrides, other order).
+    _write_run(tmp_path / "sweep_gelr_loss" / "multiruns" / "t" / "0",
+               [*reversed(done.overrides), "hydra.mode=MULTIRUN", "paths.log_dir=/elsewhere"])
+    calls = []
+
+    def fake_run(cmd, **kwargs):
+        calls.append(cmd)
+        return subprocess.CompletedProcess(cmd, 1)  # dies before writing metrics.json
+
+    monkeypatch.setattr(rp.subprocess, "run", fake_run)
+    result = rp.run_plan([done, broken], None, tmp_path, n_jobs=1, timeout_s=5)
+    assert [j.state for j in result] == ["reused", "failed"]
+    assert len(calls) == 1
+    assert f"paths.log_dir={tmp_path}" in calls[0]
+    assert "exit code 1" in broken.note
+    runs = collect_runs(tmp_path)
+    assert len(runs.ok) == 1
+    assert len(runs.failed) == 1
+    assert runs.failed[0].path.is_relative_to(tmp_path / "_failed")
+    # A second call retries the failed job only.
+    calls.clear()
+    again = [rp.Job(j.entry, j.task_name, list(j.overrides)) for j in (done, broken)]
+    rp.run_plan(again, None, tmp_path, n_jobs=1, timeout_s=5)
+    assert len(calls) == 1
+
+
+@pytest.mark.slow
+def test_reproduce_smoke_end_to_end(tmp_path: Path) -> None:
+    """`make reproduce-tables SCALE=smoke` in a temporary folder; reruns reuse everything."""
+    runs_dir, out = tmp_path / "runs", tmp_path / "tables"
+    jobs = rp.reproduce("smoke", runs_dir=runs_dir, out_dir=out)
+    failed = [f"{j.describe()}: {j.note}" for j in jobs if j.state == "failed"]
+    assert not failed, failed
+    for spec in load_specs(REPO / "experiments"):
+        assert (out / f"{spec.id}.md").is_file()
+    t3 = (out / "table3_gelr_loss.csv").read_text()
+    assert "psnr" in t3
+    table8 = (out / "table8_datasets.md").read_text()
+    assert "Scale: smoke" in table8
+    if not (REPO / "data" / "NKS").exists():
+        assert "unavailable" in table8
+    again = rp.reproduce("smoke", runs_dir=runs_dir, out_dir=out)
+    assert all(j.state in ("reused", "skipped") for j in again)
