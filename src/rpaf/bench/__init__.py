@@ -1,0 +1,1 @@
+"""Benchmarks: ``python -m rpaf.bench {model,gelr}`` (results under ``experiments/bench/``)."""
