@@ -7,6 +7,11 @@ from pathlib import Path
 
 import pytest
 
+# One OpenMP thread per process: the tests run tiny tensors (where threads only add overhead) and
+# several processes at once (DDP, joblib sweeps, subprocess CLIs); oversubscribed OpenMP spin-waits
+# made steps up to 10x slower on a 2-core machine. Subprocesses inherit this.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
 os.environ.setdefault("WANDB_MODE", "disabled")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -18,7 +23,7 @@ SHARED = REPO_ROOT.parent / "shared"
 def shared_dir() -> Path:
     """The read-only ``../shared`` folder (paper data, IQA parameters); skip when absent."""
     if not SHARED.is_dir():
-        pytest.skip(f"{SHARED} not present: these files exist only on the developers' and CI machines")
+        pytest.skip(f"{SHARED} not present: it exists only on the developers' and CI machines")
     return SHARED
 
 
@@ -45,6 +50,7 @@ def _reset_torch_state():
     """Undo global torch settings a test may change (deterministic mode, threads)."""
     import torch
 
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     det = torch.are_deterministic_algorithms_enabled()
     threads = torch.get_num_threads()
     yield

@@ -15,5 +15,6 @@ CONFIG_DIR = str(
 if not Path(CONFIG_DIR, "train.yaml").is_file():  # pragma: no cover - only on broken installs
     raise ImportError(
         f"rpaf's Hydra configs were not found at {CONFIG_DIR}: install rpaf from a clone with "
-        f"`pip install -e .` (or `make install`), or set RPAF_CONFIG_DIR to a folder with train.yaml"
+        f"`pip install -e .` (or `make install`), or set RPAF_CONFIG_DIR to a folder with "
+        f"train.yaml"
     )

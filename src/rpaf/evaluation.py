@@ -51,8 +51,8 @@ class Smoother:
         if self.needs_target:
             if x is None:
                 raise ValueError(
-                    f"method {self.name!r} needs the ground truth (e.g. the standalone GELR solver, "
-                    f"gelr-math section 4): evaluate it on a dataset with targets"
+                    f"method {self.name!r} needs the ground truth (e.g. the standalone GELR "
+                    f"solver, gelr-math section 4): evaluate it on a dataset with targets"
                 )
             return self.fn(g, x).clamp(0, 1)
         if isinstance(self.fn, nn.Module) and self.tile:

@@ -26,14 +26,16 @@ class LitRPAF(LightningModule):
     """Train / validate / test an image-smoothing network with the GELR loss.
 
     Args:
-        net: The smoothing network, ``(B, 3, H, W) -> (B, 3, H, W)`` (e.g. :class:`rpaf.models.RPAFNet`).
+        net: The smoothing network, ``(B, 3, H, W) -> (B, 3, H, W)``
+            (e.g. :class:`rpaf.models.RPAFNet`).
         loss: A :class:`rpaf.gelr.loss.GELRLoss` (eq. 15); called as ``loss(u, g, x, variables)``.
         optimizer: Partial optimiser constructor taking the parameters (Adam, lr 1e-3 in the paper).
         scheduler: Optional partial LR-scheduler constructor taking the optimiser.
         scheduler_interval: ``"epoch"`` or ``"step"``.
         gelr: The GELR callback holding the per-sample state; ``None`` trains without eq. 13
             (the paper's ``lambda1 = 0`` baseline, Table 3).
-        convention: How PSNR/SSIM are computed (data range, border crop, colour); printed with results.
+        convention: How PSNR/SSIM are computed (data range, border crop, colour); printed
+            with results.
         config: The resolved run config (plain containers only), saved in the checkpoint so that
             ``rpaf-smooth`` and ``rpaf-eval`` can rebuild the network.
     """

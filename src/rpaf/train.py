@@ -54,9 +54,7 @@ def _overrides() -> list[str]:
 def _scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
     out = {}
     for k, v in metrics.items():
-        if isinstance(v, torch.Tensor) and v.numel() == 1:
-            out[k] = float(v)
-        elif isinstance(v, (int, float)):
+        if isinstance(v, torch.Tensor) and v.numel() == 1 or isinstance(v, (int, float)):
             out[k] = float(v)
     return out
 

@@ -60,3 +60,23 @@ def test_unknown_kwarg_names_key() -> None:
 def test_missing_target_names_key() -> None:
     with pytest.raises(ConfigError, match="'data' has no _target_"):
         build(OmegaConf.create({"root": "x"}), "data")
+
+
+def test_unknown_top_level_key_is_rejected(compose, tmp_path) -> None:
+    from hydra.errors import ConfigCompositionException
+
+    with pytest.raises(ConfigCompositionException, match="alhpa"):
+        compose("train", ["gelr.alhpa=0.3"], tmp_path)
+
+
+def test_out_of_range_fails_at_start_and_is_recorded(compose, tmp_path) -> None:
+    import json
+
+    from rpaf.train import run_training
+
+    cfg = compose("train", ["experiment=smoke", "logger=[]", "gelr.alpha=-1"], tmp_path)
+    with pytest.raises(ConfigError, match=r"gelr\.alpha=-1"):
+        run_training(cfg)
+    record = json.loads((tmp_path / "metrics.json").read_text())
+    assert record["status"] == "failed"
+    assert "gelr.alpha" in record["error"]

@@ -62,7 +62,7 @@ def _assert_nested_close(a, b) -> None:
             _assert_nested_close(a[k], b[k])
     elif isinstance(a, (list, tuple)):
         assert len(a) == len(b)
-        for x, y in zip(a, b):
+        for x, y in zip(a, b, strict=False):
             _assert_nested_close(x, y)
 
 
@@ -73,7 +73,8 @@ def test_train_eval_smooth_end_to_end(compose, tmp_path: Path, iqa_dir: Path) ->
                     f"metrics.param_dir={iqa_dir}")
     assert record["status"] == "ok"
     saved = json.loads((out / "metrics.json").read_text())
-    assert saved["git_sha"] and saved["seed"] == 0
+    assert saved["git_sha"]
+    assert saved["seed"] == 0
     assert saved["config"]["model"]["_target_"] == "rpaf.models.RPAFNet"
     for key in ("test/psnr", "eval/psnr", "eval/ssim", "eval/brisque", "eval/piqe"):
         assert key in saved["metrics"], key
@@ -119,7 +120,8 @@ def test_corrupt_checkpoint_resume_fails_clearly(compose, tmp_path: Path) -> Non
         capture_output=True, text=True, timeout=300,
     )
     assert res.returncode == 2
-    assert "bad.ckpt" in res.stderr and "corrupt" in res.stderr
+    assert "bad.ckpt" in res.stderr
+    assert "corrupt" in res.stderr
 
 
 @pytest.mark.slow

@@ -65,7 +65,8 @@ class ImagePanelLogger(Callback):
             from rpaf.data.imageio import write_image
 
             tag = key.replace("/", "_")
-            path = Path(trainer.default_root_dir) / "images" / f"{tag}_{trainer.global_step:07d}.png"
+            name = f"{tag}_{trainer.global_step:07d}.png"
+            path = Path(trainer.default_root_dir) / "images" / name
             write_image(path, image)
 
     @override
