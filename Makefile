@@ -35,7 +35,6 @@ install: $(STAMP) ## create .venv, install the torch pair, then rpaf[dev] (TORCH
 
 # Re-runs only when pyproject.toml changed since the last successful install.
 $(STAMP): pyproject.toml | $(PY)
-	$(PIP) install -q --upgrade pip
 	@if [ -n "$(TORCH)" ]; then $(PIP) install $(TORCH); fi
 	$(PY) -c "import torch, torchvision; print(f'torch=={torch.__version__.split(\"+\")[0]}'); print(f'torchvision=={torchvision.__version__.split(\"+\")[0]}')" > $(PIP_CONSTRAINT_FILE)
 	PIP_CONSTRAINT=$(abspath $(PIP_CONSTRAINT_FILE)) $(PIP) install -e '.[dev]'

@@ -160,10 +160,28 @@ def _evaluate(
     return {f"eval/{k}": v for k, v in summary["metrics"].items()}
 
 
+def _print_summary(cfg: DictConfig, record: dict[str, Any]) -> None:
+    """Tell the user where the run's files are and show the results table."""
+    from rich.console import Console
+
+    console = Console()
+    out = Path(cfg.paths.output_dir)
+    console.rule(f"[bold]{cfg.task_name}: {record['status']}")
+    console.print(f"run folder: {out}")
+    console.print(f"metrics:    {out / 'metrics.json'}")
+    if record.get("best_checkpoint"):
+        console.print(f"checkpoint: {record['best_checkpoint']}")
+    table = out / "eval" / "results.md"
+    if table.is_file():
+        console.print(f"images:     {out / 'eval' / 'images'}\n")
+        console.print(table.read_text())
+
+
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def main(cfg: DictConfig) -> float | None:
     """Hydra entry point. Returns ``cfg.optimized_metric`` (for sweepers) when set."""
     record = run_training(cfg)
+    _print_summary(cfg, record)
     key = cfg.get("optimized_metric")
     return record["metrics"].get(key) if key else None
 
