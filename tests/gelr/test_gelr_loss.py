@@ -1,0 +1,156 @@
+"""Tests of the training loss (rpaf.gelr.loss): eq. 13-15, normalisation, configs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import kornia
+import pytest
+import torch
+
+from rpaf.gelr import ops
+from rpaf.gelr.fft_solve import solve_identity_plus_laplacian
+from rpaf.gelr.loss import GELRLoss, fidelity_l2, gelr_l1
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _batch(b: int = 2, c: int = 3, h: int = 16, w: int = 12, seed: int = 0,
+           dtype: torch.dtype = torch.float64) -> tuple[torch.Tensor, ...]:
+    gen = torch.Generator().manual_seed(seed)
+    u = torch.rand(b, c, h, w, generator=gen, dtype=dtype)
+    g = torch.rand(b, c, h, w, generator=gen, dtype=dtype)
+    x = torch.rand(b, c, h, w, generator=gen, dtype=dtype)
+    return u, g, x
+
+
+def _state(u: torch.Tensor, seed: int = 1, scale: float = 0.1) -> SimpleNamespace:
+    gen = torch.Generator().manual_seed(seed)
+    b, c, h, w = u.shape
+
+    def rnd(*shape: int) -> torch.Tensor:
+        return scale * torch.randn(*shape, generator=gen, dtype=u.dtype)
+
+    return SimpleNamespace(d=rnd(b, c, 2, h, w), t=rnd(b, c, 2, h, w), eta_d=rnd(b, c, 2, h, w),
+                           eta_t=rnd(b, c, 2, h, w), T=rnd(b, c, h, w))
+
+
+def _kw(st: SimpleNamespace) -> dict[str, torch.Tensor]:
+    return {"d": st.d, "t": st.t, "eta_d": st.eta_d, "eta_t": st.eta_t, "T": st.T}
+
+
+def test_l1_matches_eq13_with_common_normalisation() -> None:
+    u, g, x = _batch()
+    st = _state(u)
+    rho1, rho2 = 1.5, 0.7
+    for boundary in ops.BOUNDARIES:
+        gu, gx = ops.grad(u, boundary), ops.grad(x, boundary)
+        sums = (0.5 * ((g - u - st.T) ** 2).sum()
+                + rho1 / 2 * ((gu - st.d + st.eta_d) ** 2).sum()
+                + rho2 / 2 * ((gu - gx - st.t + st.eta_t) ** 2).sum())
+        got = gelr_l1(u, g, x, **_kw(st), rho1=rho1, rho2=rho2, boundary=boundary)
+        assert torch.allclose(got, sums / u.numel())  # every term / N = B*C*H*W
+        got_sum = gelr_l1(u, g, x, **_kw(st), rho1=rho1, rho2=rho2, boundary=boundary,
+                          normalization="sum")
+        assert torch.allclose(got_sum, sums / u.shape[0])  # per-image sums, batch mean
+
+
+def test_l1_minimiser_is_the_admm_u_step() -> None:
+    """With data_weight = 1/2, grad_u L1 = 0 exactly at the u-step of eq. 10 (gelr-math §3, §7)."""
+    u, g, x = _batch(1, 2, 12, 10)
+    st = _state(u, scale=0.3)
+    rho1, rho2 = 1.0, 2.0
+    for boundary in ops.BOUNDARIES:
+        gx = ops.grad(x, boundary)
+        rhs = (g - st.T) + ops.grad_adjoint(
+            rho1 * (st.d - st.eta_d) + rho2 * (gx + st.t - st.eta_t), boundary)
+        u_star = solve_identity_plus_laplacian(rhs, 1.0, rho1 + rho2, boundary)
+        for weight, zero in ((0.5, True), (1.0, False)):
+            v = u_star.clone().requires_grad_(True)
+            gelr_l1(v, g, x, **_kw(st), rho1=rho1, rho2=rho2, data_weight=weight,
+                    boundary=boundary).backward()
+            small = float(v.grad.abs().max()) < 1e-12
+            assert small == zero  # eq. 13 as printed (weight 1) has another minimiser
+
+
+def test_l2_is_mse_plus_one_minus_ssim() -> None:
+    u, _, x = _batch(2, 3, 24, 24, dtype=torch.float32)
+    ref = ((u - x) ** 2).mean() + 1 - kornia.metrics.ssim(u, x, 11).mean()
+    assert torch.allclose(fidelity_l2(u, x), ref)
+    assert torch.allclose(fidelity_l2(u, x, use_ssim=False), ((u - x) ** 2).mean())
+    assert float(fidelity_l2(x, x)) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_gelr_loss_total_and_gradients() -> None:
+    u, g, x = _batch(2, 3, 16, 16, dtype=torch.float32)
+    st = _state(u)
+    loss = GELRLoss()
+    v = u.clone().requires_grad_(True)
+    out = loss(v, g, x, st)
+    assert set(out) == {"loss", "l1", "l2"}
+    l1 = gelr_l1(u, g, x, **_kw(st), rho1=1.0, rho2=1.0)
+    l2 = fidelity_l2(u, x)
+    assert torch.allclose(out["l1"], l1)
+    assert torch.allclose(out["l2"], l2)
+    assert torch.allclose(out["loss"], 0.7 * l1 + 0.3 * l2)  # eq. 15
+    out["loss"].backward()
+    assert v.grad is not None
+    assert bool(torch.isfinite(v.grad).all())
+
+
+def test_lambda1_zero_and_no_state() -> None:
+    u, g, x = _batch(1, 3, 16, 16, dtype=torch.float32)
+    st = _state(u)
+    for loss, state in ((GELRLoss(lambda1=0.0), st), (GELRLoss(), None)):
+        v = u.clone().requires_grad_(True)
+        out = loss(v, g, x, state)
+        assert float(out["l1"]) == 0.0
+        assert out["l1"].dtype == u.dtype
+        assert torch.allclose(out["loss"], 0.3 * fidelity_l2(u, x))
+        out["loss"].backward()
+        assert v.grad is not None
+
+
+def test_state_is_cast_and_detached() -> None:
+    """A float16 state (compact storage) is cast to the output's dtype; no grad flows into it."""
+    u, g, x = _batch(1, 3, 8, 8, dtype=torch.float32)
+    st = _state(u.double())
+    half = SimpleNamespace(**{k: v.half().requires_grad_(True) for k, v in vars(st).items()})
+    out = GELRLoss()(u, g, x, half)
+    assert out["loss"].dtype == torch.float32
+    assert not out["loss"].requires_grad
+
+
+def test_state_shape_mismatch_names_the_field() -> None:
+    u, g, x = _batch(1, 3, 8, 8)
+    st = _state(u)
+    st.eta_t = st.eta_t[..., :4]
+    with pytest.raises(ValueError, match="`eta_t`"):
+        GELRLoss()(u, g, x, st)
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="boundary"):
+        GELRLoss(boundary="zero")
+    with pytest.raises(ValueError, match="lambda1"):
+        GELRLoss(lambda1=-1)
+    with pytest.raises(ValueError, match="normalization"):
+        GELRLoss(normalization="mean")
+
+
+def test_loss_configs() -> None:
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        full = compose(overrides=["+loss=gelr"])
+        off = compose(overrides=["+loss=no_gelr", "+gelr=default", "gelr.rho2=3.0",
+                                 "gelr.boundary=neumann"])
+    lf = instantiate(full.loss)
+    lo = instantiate(off.loss)
+    assert isinstance(lf, GELRLoss)
+    assert isinstance(lo, GELRLoss)
+    assert (lf.lambda1, lf.lambda2, lf.rho1, lf.data_weight) == (0.7, 0.3, 1.0, 0.5)
+    assert (lo.lambda1, lo.lambda2) == (0.0, 0.3)
+    assert (lo.rho2, lo.boundary) == (3.0, "neumann")  # follows the gelr group
