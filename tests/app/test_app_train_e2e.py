@@ -129,7 +129,8 @@ def test_wandb_offline_leaves_local_run_files(compose, tmp_path: Path, monkeypat
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
     out = tmp_path / "wb"
-    cfg = compose("train", [t for t in TINY if t != "logger=[]"] + [
+    keep = [t for t in TINY if t not in ("logger=[]", "callbacks.image_panels=null")]
+    cfg = compose("train", keep + [
         "logger=wandb", "trainer.max_epochs=1", "callbacks.image_panels.every_n_epochs=1"], out)
     record = run_training(cfg)
     assert record["status"] == "ok"
@@ -141,3 +142,43 @@ def test_wandb_offline_leaves_local_run_files(compose, tmp_path: Path, monkeypat
     assert wandb.run is None, "wandb.finish() was not called"
     # the image panel is also written as a PNG, whatever the logger
     assert list((out / "images").glob("val_panel_*.png"))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_sigkill_mid_run_resumes_from_last_checkpoint(tmp_path: Path) -> None:
+    """A training process killed with SIGKILL leaves loadable checkpoints and resumes from them."""
+    import os
+    import signal
+    import time
+
+    run_dir = tmp_path / "killed"
+    common = [sys.executable, "-m", "rpaf.train", "experiment=smoke", "logger=[]",
+              "callbacks.progress_bar=null", "callbacks.image_panels=null", "test=false",
+              "evaluate=false", "data.n_train=8", "data.size=32", f"paths.log_dir={tmp_path}"]
+    env = {**os.environ, "WANDB_MODE": "disabled"}
+    proc = subprocess.Popen([*common, "trainer.max_epochs=50", f"hydra.run.dir={run_dir}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    last = run_dir / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 600
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            if last.is_file() and load_checkpoint(last)["epoch"] >= 1:
+                break
+            time.sleep(0.5)
+        assert proc.poll() is None, "training ended before it could be killed"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    ckpt = load_checkpoint(last)  # never half-written: Lightning writes to a temp file + rename
+    epoch = ckpt["epoch"]
+    resumed_dir = tmp_path / "resumed"
+    res = subprocess.run([*common, f"trainer.max_epochs={epoch + 2}", f"ckpt_path={last}",
+                          f"hydra.run.dir={resumed_dir}"],
+                         capture_output=True, text=True, timeout=600, env=env)
+    assert res.returncode == 0, res.stderr[-3000:]
+    after = load_checkpoint(resumed_dir / "checkpoints" / "last.ckpt")
+    assert after["epoch"] == epoch + 1
+    assert after["global_step"] > ckpt["global_step"]

@@ -120,8 +120,9 @@ def test_callback_updates_exactly_the_visited_samples(tmp_path):
     for i, want in expected.items():
         got = cb.state.read([i])
         for name in GELRVariables.NAMES:
+            # batched vs per-sample float32 eigh differ by ~1e-6; a wrong sample differs by ~0.1
             torch.testing.assert_close(getattr(got, name), getattr(want, name),
-                                       atol=1e-6, rtol=1e-5)
+                                       atol=2e-5, rtol=1e-4)
     # eq. 49: T is the residual of the last visit
     idx, u, g, _ = model.visits[-1]
     torch.testing.assert_close(cb.state.read(idx).T, g - u)

@@ -23,7 +23,6 @@ import os
 import platform
 import resource
 import statistics
-import subprocess
 import sys
 import time
 import tracemalloc
@@ -34,6 +33,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from rpaf.utils.runinfo import git_sha
 
 __all__ = [
     "MemoryReport",
@@ -73,38 +74,6 @@ def synchronize(device: torch.device) -> None:
     """Wait for queued kernels on ``device`` (no-op on CPU)."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-
-
-def git_sha(repo: str | Path | None = None) -> str:
-    """Short git SHA of ``repo`` (default: this checkout), ``-dirty`` if changed or untracked.
-
-    Returns ``"unknown"`` outside a git checkout and ``"no-commit"`` before the first commit.
-    Read-only: runs ``git rev-parse`` and ``git status --porcelain`` only.
-    """
-    cwd = Path(repo) if repo else Path(__file__).resolve().parent
-    try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
-        if sha.returncode != 0:
-            inside = subprocess.run(
-                ["git", "rev-parse", "--git-dir"], cwd=cwd, capture_output=True, timeout=10
-            )
-            return "no-commit" if inside.returncode == 0 else "unknown"
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain"],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-        return sha.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
 
 
 def _cpu_name() -> str:

@@ -10,7 +10,6 @@ import argparse
 import datetime as dt
 import platform
 import shlex
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -24,6 +23,7 @@ from torchmetrics.functional.image import (
 )
 
 from rpaf.data.synthetic import PSNR_RANGE, RECIPES, SPLITS, make_pair
+from rpaf.utils.runinfo import git_sha
 
 __all__ = ["git_sha", "main", "measure", "pair_metrics", "summarise"]
 
@@ -75,18 +75,6 @@ def measure(
         psnr.append(p)
         ssim.append(s)
     return {"psnr": np.concatenate(psnr), "ssim": np.concatenate(ssim), "ms_per_pair": ms}
-
-
-def git_sha() -> str:
-    """The current commit (``-dirty`` when the tree has changes), or ``unknown``."""
-    try:
-        sha = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True,
-                             text=True, check=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True,
-                               check=True, timeout=10).stdout.strip()
-        return sha + ("-dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown (no git commit)"
 
 
 def _markdown(rows: list[tuple[str, str, dict]], args: argparse.Namespace, cmd: str) -> str:
