@@ -3,7 +3,8 @@
 Writes, into one output folder:
 - ``per_image.csv``: one row per image, every metric;
 - ``summary.json``: mean per metric, the metric convention, method, dataset, run metadata;
-- ``results.md``: a small Markdown table of the means with the convention as caption;
+- ``results.md``: a small Markdown table of the means with the convention as caption; with
+  ground truth it also gives ``input_psnr``/``input_ssim``, the unsmoothed input's scores;
 - ``images/``: smoothed outputs (same names as the inputs) when ``save_images`` > 0.
 """
 
@@ -22,6 +23,7 @@ import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from torch import Tensor, nn
 
+from rpaf.metrics.full_reference import MetricConvention
 from rpaf.utils.runinfo import atomic_write_json, atomic_write_text, run_metadata
 
 
@@ -118,6 +120,11 @@ def evaluate(
             u = smoother(g, x)
             seconds = (time.perf_counter() - t0) / g.shape[0]
             scores = suite(u, x)
+            if x is not None:
+                # Reference point: the unsmoothed input under the same convention.
+                conv = getattr(suite, "convention", None) or MetricConvention()
+                scores["input_psnr"] = conv.psnr(g, x)
+                scores["input_ssim"] = conv.ssim(g, x)
             names = list(batch.get("name", [str(int(i)) for i in batch["index"]]))
             for i, name in enumerate(names):
                 row: dict[str, Any] = {"name": name, "seconds": seconds}

@@ -164,7 +164,7 @@ def _print_summary(cfg: DictConfig, record: dict[str, Any]) -> None:
     """Tell the user where the run's files are and show the results table."""
     from rich.console import Console
 
-    console = Console()
+    console = Console(soft_wrap=True)
     out = Path(cfg.paths.output_dir)
     console.rule(f"[bold]{cfg.task_name}: {record['status']}")
     console.print(f"run folder: {out}")
@@ -174,7 +174,7 @@ def _print_summary(cfg: DictConfig, record: dict[str, Any]) -> None:
     table = out / "eval" / "results.md"
     if table.is_file():
         console.print(f"images:     {out / 'eval' / 'images'}\n")
-        console.print(table.read_text())
+        print(table.read_text())
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
