@@ -50,7 +50,10 @@ train: install ## train with Hydra overrides: make train ARGS="experiment=cpu_mi
 sweep-%: install ## run a paper ablation sweep, e.g. make sweep-alpha_beta ARGS="seed=0,1,2"
 	$(VENV)/bin/rpaf-train -m sweep=$* $(ARGS)
 
+REAL_SAMPLES ?= ../shared/data/real-samples
+
 reproduce-tables: install ## run (or reuse) what the paper tables need, then build them: SCALE=smoke|mini|paper
+	@if [ -d "$(REAL_SAMPLES)" ]; then $(PY) -m rpaf.data.real_pairs $(REAL_SAMPLES) data/real_pairs; fi
 	$(PY) -m rpaf.reproduce --scale $(SCALE) $(ARGS)
 
 bench: install ## model + GELR benchmarks (writes experiments/bench/)

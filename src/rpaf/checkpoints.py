@@ -59,7 +59,11 @@ def model_config(ckpt: dict[str, Any], path: str | Path = "<checkpoint>") -> dic
             f"checkpoint {path} has no hyper_parameters.config.model: it was not written by "
             f"rpaf-train, so the network cannot be rebuilt from it"
         ) from err
-    return dict(cfg)
+    cfg = dict(cfg)
+    if str(cfg.get("_target_", "")).endswith("RPAFNet") and "drl_fusion" not in cfg:
+        # Written before `model.drl_fusion` existed: those networks fused [p, DRL(p, e)].
+        cfg["drl_fusion"] = "replace"
+    return cfg
 
 
 def load_network(path: str | Path, map_location: str | torch.device = "cpu") -> nn.Module:

@@ -90,6 +90,8 @@ class LitRPAF(LightningModule):
         self.log("train/loss", terms["loss"], prog_bar=True, batch_size=bs)
         self.log("train/l1", terms["l1"], batch_size=bs)
         self.log("train/l2", terms["l2"], batch_size=bs)
+        if "mae" in terms:
+            self.log("train/mae", terms["mae"], batch_size=bs)
         return {"loss": terms["loss"], "u": u.detach()}
 
     def _shared_eval(self, batch: dict[str, Any], stage: str) -> dict[str, Tensor]:
@@ -125,7 +127,12 @@ class LitRPAF(LightningModule):
         optimizer = self.optimizer_factory(params=self.net.parameters())
         if self.scheduler_factory is None:
             return optimizer
-        scheduler = self.scheduler_factory(optimizer=optimizer)
+        kwargs: dict[str, Any] = {}
+        keywords = getattr(self.scheduler_factory, "keywords", {})
+        if "total_steps" in keywords and keywords["total_steps"] is None:
+            # OneCycleLR & co.: schedule over the whole run as Lightning counts it.
+            kwargs["total_steps"] = int(self.trainer.estimated_stepping_batches)
+        scheduler = self.scheduler_factory(optimizer=optimizer, **kwargs)
         return {
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": self.scheduler_interval},

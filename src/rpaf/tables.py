@@ -29,6 +29,9 @@ Spec format (YAML, one file per table/figure)::
       - label: "(0.1, 0.9)"
         select: {config.ablation.alpha_beta: [0.1, 0.9]}   # null: paper-only row
         paper: {brisque: 49.761}
+      - label: "Input"                  # metric_map: read another metric in this row
+        select: {method: l0}
+        metric_map: {psnr: input_psnr}
     notes: ["free text printed under the table"]
 
 Selectors map a field to a value (or a list of accepted values with ``any_of``); fields are
@@ -156,7 +159,10 @@ class RunRecord:
         return str(self.raw.get("date", ""))
 
 
-def _dataset_id(config: Mapping[str, Any]) -> str:
+def _dataset_id(config: Mapping[str, Any], overrides: Sequence[str] = ()) -> str:
+    chosen = _override_value(overrides, "data")  # the Hydra choice, e.g. data=real_pairs
+    if chosen and not chosen.startswith("["):
+        return chosen.lower()
     data = config.get("data") or {}
     if not isinstance(data, Mapping):
         return "unknown"
@@ -230,7 +236,7 @@ def read_run(path: str | Path) -> RunRecord:
         status=str(raw.get("status", "unknown")),
         seed=None if seed is None else int(seed),
         method=_method_id(raw, config, overrides),
-        dataset=_dataset_id(config),
+        dataset=_dataset_id(config, overrides),
         overrides=overrides,
         metrics=_scalar_metrics(raw.get("metrics")),
         raw=raw,
@@ -384,6 +390,7 @@ class Row:
     label: str
     select: dict[str, Any] | None
     paper: dict[str, float | None] = field(default_factory=dict)
+    metric_map: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -448,7 +455,11 @@ def load_spec(path: str | Path) -> TableSpec:
         unknown = set(paper) - set(ids)
         if unknown:
             raise SpecError(f"{path}: rows[{i}].paper has unknown column ids {sorted(unknown)}")
-        rows.append(Row(label=str(row["label"]), select=row.get("select"), paper=paper))
+        metric_map = row.get("metric_map") or {}
+        if not isinstance(metric_map, dict):
+            raise SpecError(f"{path}: rows[{i}].metric_map must map metric -> metric")
+        rows.append(Row(label=str(row["label"]), select=row.get("select"), paper=paper,
+                        metric_map={str(k): str(v) for k, v in metric_map.items()}))
     return TableSpec(
         id=str(data["id"]),
         title=str(data["title"]),
@@ -550,7 +561,7 @@ def compute_cell(
     matched = [r for r in runs.ok if matches(r, select)]
     values, paths = [], []
     for rec in matched:
-        value = rec.metric(column.metric)
+        value = rec.metric(row.metric_map.get(column.metric, column.metric))
         if value is not None and math.isfinite(value):
             values.append(value)
             paths.append(rec.path)

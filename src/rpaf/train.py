@@ -107,7 +107,8 @@ def run_training(cfg: DictConfig) -> dict[str, Any]:
         if cfg.get("train"):
             trainer.fit(lit, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"),
                         weights_only=True)
-        metrics = _scalar_metrics(trainer.callback_metrics)
+        # Filled in place: a later stage that fails (e.g. the evaluation) keeps what came before.
+        metrics = record["metrics"] = _scalar_metrics(trainer.callback_metrics)
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         record["best_checkpoint"] = best or None
         if cfg.get("test"):
@@ -116,7 +117,6 @@ def run_training(cfg: DictConfig) -> dict[str, Any]:
             metrics.update(_scalar_metrics(trainer.callback_metrics))
         if cfg.get("evaluate"):
             metrics.update(_evaluate(cfg, lit, datamodule, out_dir / "eval", trainer))
-        record["metrics"] = metrics
         record["status"] = "ok"
     except BaseException as err:
         record["status"] = "failed"
@@ -151,7 +151,9 @@ def _evaluate(
         suite,
         out_dir,
         dataset_name=str(cfg.data.get("name", cfg.data._target_.rsplit(".", 1)[-1])),
-        device=lit.device,
+        # Not lit.device: Lightning moves the module back to the CPU when fit/test end, so
+        # the evaluation would silently run on the CPU of a GPU machine.
+        device=trainer.strategy.root_device,
         save_images=int(cfg.get("save_images", 0)),
         total=len(loader),
     )

@@ -71,3 +71,11 @@ def test_not_lightning_checkpoint(tmp_path: Path) -> None:
     torch.save({"state_dict": {}}, p)
     with pytest.raises(CheckpointError, match="hyper_parameters"):
         model_config(load_checkpoint(p), p)
+
+
+def test_rpafnet_checkpoints_from_before_drl_fusion_load_as_replace() -> None:
+    old = {"hyper_parameters": {"config": {"model": {"_target_": "rpaf.models.RPAFNet"}}}}
+    assert model_config(old)["drl_fusion"] == "replace"
+    new = {"hyper_parameters": {"config": {"model": {"_target_": "rpaf.models.RPAFNet",
+                                                     "drl_fusion": "enhance"}}}}
+    assert model_config(new)["drl_fusion"] == "enhance"

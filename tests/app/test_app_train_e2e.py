@@ -182,3 +182,53 @@ def test_sigkill_mid_run_resumes_from_last_checkpoint(tmp_path: Path) -> None:
     after = load_checkpoint(resumed_dir / "checkpoints" / "last.ckpt")
     assert after["epoch"] == epoch + 1
     assert after["global_step"] > ckpt["global_step"]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_gpu_training_evaluates_on_the_gpu(compose, tmp_path: Path) -> None:
+    """trainer=gpu: training, the GELR callback and the post-training evaluation stay on CUDA.
+
+    Lightning moves the module back to the CPU when fit/test end; the evaluation must still
+    run (and say it ran) on the training device.
+    """
+    keep = [o for o in TINY if o not in ("test=false", "evaluate=false")]
+    cfg = compose("train", [*keep, "trainer=gpu", "metrics.no_reference=[]",
+                            "metrics.bliinds2=false"], tmp_path)
+    record = run_training(cfg)
+    assert record["status"] == "ok", record.get("error")
+    assert record["device"].startswith("cuda"), record["device"]
+    summary = json.loads((tmp_path / "eval" / "summary.json").read_text())
+    assert summary["device"].startswith("cuda"), summary["device"]
+    assert summary["metrics"]["psnr"] > 0
+
+
+def test_onecycle_schedule_spans_the_whole_run(compose, tmp_path: Path) -> None:
+    """scheduler=onecycle: total_steps comes from the trainer, the run ends at the final lr."""
+    record = _train(compose, tmp_path, "scheduler=onecycle", "trainer.max_epochs=2")
+    assert record["status"] == "ok", record.get("error")
+    ckpt = load_checkpoint(tmp_path / "checkpoints" / "last.ckpt")
+    sched = ckpt["lr_schedulers"][0]
+    assert sched["total_steps"] == ckpt["global_step"] == 4  # 8 pairs / batch 4 x 2 epochs
+    # One scheduler step per optimiser step over exactly the planned number of steps
+    # (OneCycleLR raises when stepped past total_steps).
+    assert sched["last_epoch"] == ckpt["global_step"]
+    assert sched["base_lrs"] == [pytest.approx(3e-3 / 25)]
+
+
+def test_failed_evaluation_keeps_the_training_metrics(compose, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run whose evaluation fails still records what training measured (status failed)."""
+    import rpaf.train as train_mod
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("evaluation broke")
+
+    monkeypatch.setattr(train_mod, "_evaluate", broken)
+    cfg = compose("train", [o for o in TINY if o != "evaluate=false"], tmp_path)
+    with pytest.raises(RuntimeError, match="evaluation broke"):
+        run_training(cfg)
+    record = json.loads((tmp_path / "metrics.json").read_text())
+    assert record["status"] == "failed"
+    assert "evaluation broke" in record["error"]
+    assert "val/psnr" in record["metrics"]

@@ -13,7 +13,9 @@ from omegaconf import OmegaConf
 from rpaf.baselines import ClassicalSmoother
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
-METHOD_FILES = sorted((CONF / "method").glob("*.yaml"))
+METHOD_FILES = sorted(p for p in (CONF / "method").glob("*.yaml")
+                      if not p.stem.endswith("_tuned"))
+TUNED_FILES = sorted((CONF / "method").glob("*_tuned.yaml"))
 GRID_FILES = sorted((CONF / "method_grid").glob("*.yaml"))
 EXPECTED = {"l0", "wls", "fgs", "rgf", "btf", "tv", "rtv", "gelr"}
 
@@ -65,3 +67,25 @@ def test_grid_composes_with_the_eval_config() -> None:
     assert cfg.method._target_ == "rpaf.baselines.RTV"
     assert cfg.split == "val"
     assert "method.lam" in cfg.hydra.sweeper.params
+
+
+@pytest.mark.parametrize("path", TUNED_FILES, ids=[p.stem for p in TUNED_FILES])
+def test_tuned_config_is_its_method_with_grid_values(path: Path) -> None:
+    """method=<name>_tuned: the defaults of <name> with values taken from its grid."""
+    from hydra import compose, initialize_config_dir
+
+    base = path.stem.removesuffix("_tuned")
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("eval", overrides=[f"method={path.stem}"])
+    method = instantiate(cfg.method)
+    assert isinstance(method, ClassicalSmoother)
+    assert method.name == base
+    grid = yaml.safe_load((CONF / "method_grid" / f"{base}.yaml").read_text())
+    params = grid["hydra"]["sweeper"]["params"]
+    tuned = OmegaConf.to_container(OmegaConf.load(path))
+    changed = {k: v for k, v in tuned.items() if k != "defaults"}
+    assert changed, f"{path} sets no value"
+    for key, value in changed.items():
+        choices = [yaml.safe_load(v) for v in str(params[f"method.{key}"]).split(",")]
+        assert value in choices, f"{path}: {key}={value} is not a value of its grid {choices}"
+        assert cfg.method[key] == value

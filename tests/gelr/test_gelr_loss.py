@@ -154,3 +154,15 @@ def test_loss_configs() -> None:
     assert (lf.lambda1, lf.lambda2, lf.rho1, lf.data_weight) == (0.7, 0.3, 1.0, 0.5)
     assert (lo.lambda1, lo.lambda2) == (0.0, 0.3)
     assert (lo.rho2, lo.boundary) == (3.0, "neumann")  # follows the gelr group
+
+
+def test_mae_weight_adds_mean_absolute_error() -> None:
+    u, g, x = _batch(2, 3, 16, 16, dtype=torch.float32)
+    plain = GELRLoss(lambda1=0.0)(u, g, x, None)
+    assert "mae" not in plain
+    out = GELRLoss(lambda1=0.0, mae_weight=2.0)(u, g, x, None)
+    mae = (u - x).abs().mean()
+    torch.testing.assert_close(out["mae"], mae)
+    torch.testing.assert_close(out["loss"], plain["loss"] + 2.0 * mae)
+    with pytest.raises(ValueError, match="mae_weight=-1"):
+        GELRLoss(mae_weight=-1.0)

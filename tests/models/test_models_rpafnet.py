@@ -260,3 +260,24 @@ def test_hydra_lite_config_inherits_and_is_small() -> None:
     ablation = instantiate(_compose("rpafnet_lite", "model.ldsc=false", "model.levels=3").model)
     assert len(ablation.encoders) == 3
     assert not any(isinstance(x, LDSC) for x in ablation.modules())
+
+
+def test_drl_fusion_enhance_keeps_the_skip() -> None:
+    replace = RPAFNet(**TINY, drl_fusion="replace")
+    enhance = RPAFNet(**TINY, drl_fusion="enhance")
+    # enhance: Conv1x1([p, e, DRL(p, e)]) has one more part of `cout` channels per level.
+    for fr, fe, c in zip(replace.skip_fuse, enhance.skip_fuse, TINY["widths"], strict=False):
+        assert fr.in_channels == 2 * c
+        assert fe.in_channels == 3 * c
+    assert RPAFNet(**TINY, drl=False, drl_fusion="enhance").skip_fuse[0].in_channels == 8
+    # The skip's magnitude reaches the decoder: scaling the encoder output of level 0 changes
+    # the output through the e-part of the fuse even where DRL(p, e) is unit-norm.
+    torch.manual_seed(0)
+    enhance.eval()
+    x = torch.rand(1, 3, 24, 24)
+    with torch.no_grad():
+        y = enhance(x)
+        enhance.skip_fuse[0].weight[:, 4:8].zero_()  # drop the e-part of level 0
+        assert not torch.allclose(enhance(x), y)
+    with pytest.raises(ValueError, match="model.drl_fusion='sum'"):
+        RPAFNet(**TINY, drl_fusion="sum")

@@ -201,3 +201,29 @@ def test_tables_bench_and_apps_files(tmp_path: Path) -> None:
     by_label = {r.label: c for r, c in zip(t7.spec.rows, t7.cells, strict=True)}
     assert by_label["Ours (RPAFNet)"][0].mean == pytest.approx(28.0)
     assert by_label["L0 gradient min. (rpaf)"][1].mean == pytest.approx(0.9)
+
+
+def test_tables_row_metric_map_and_data_choice(tmp_path: Path) -> None:
+    """A row may read another metric (the input's own score); `data=<choice>` names the set."""
+    run = tmp_path / "eval_methods" / "runs" / "r1"
+    run.mkdir(parents=True)
+    (run / "metrics.json").write_text(json.dumps({
+        "task_name": "eval_methods", "status": "ok", "seed": 0,
+        "config": {"split": "test", "data": {"_target_": "rpaf.data.PairedFolderDataModule"}},
+        "overrides": ["task_name=eval_methods", "data=real_pairs", "method=l0"],
+        "metrics": {"psnr": 30.0, "input_psnr": 25.0}, "summary": {}}))
+    spec_path = tmp_path / "spec.yaml"
+    spec_path.write_text(
+        "id: t\ntitle: T\nselect: {task_name: eval_methods}\n"
+        "columns: [{id: p, metric: psnr, select: {dataset: real_pairs}}]\n"
+        "rows:\n  - {label: Input, select: {method: l0}, metric_map: {psnr: input_psnr}}\n"
+        "  - {label: L0, select: {method: l0}}\n")
+    runs = collect_runs(tmp_path)
+    assert runs.ok[0].dataset == "real_pairs"
+    table = build_table(load_spec(spec_path), runs, scale="fixture", **LABEL)
+    assert [row[0].mean for row in table.cells] == [25.0, 30.0]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("id: t\ntitle: T\ncolumns: [{id: p, metric: psnr}]\n"
+                   "rows: [{label: L, select: {method: l0}, metric_map: [psnr]}]\n")
+    with pytest.raises(SpecError, match="metric_map"):
+        load_spec(bad)

@@ -169,6 +169,9 @@ class GELRLoss(nn.Module):
         use_ssim: Include ``1 - SSIM`` in L2.
         ssim_padding: kornia SSIM padding mode.
         normalization: ``"pixels"`` (default) or ``"sum"``; see the module docstring.
+        mae_weight: Weight of an extra mean-absolute-error term ``mean|u - x|`` added to eq.
+            15 (not in the paper; 0 = the paper's loss). Its constant-size gradient speeds up
+            short runs (``experiment=cpu_mini``; see ``experiments/results/cpu_mini/``).
     """
 
     def __init__(
@@ -183,6 +186,7 @@ class GELRLoss(nn.Module):
         use_ssim: bool = True,
         ssim_padding: str = "same",
         normalization: str = "pixels",
+        mae_weight: float = 0.0,
     ) -> None:
         super().__init__()
         if lambda1 < 0 or lambda2 < 0:
@@ -199,6 +203,10 @@ class GELRLoss(nn.Module):
                 f"rpaf.gelr.loss.GELRLoss: normalization={normalization!r} not in "
                 f"{NORMALIZATIONS}"
             )
+        if mae_weight < 0:
+            raise ValueError(
+                f"rpaf.gelr.loss.GELRLoss: mae_weight={mae_weight} must be >= 0 (0 = paper eq. 15)"
+            )
         if ssim_window < 1 or ssim_window % 2 == 0:
             raise ValueError(f"rpaf.gelr.loss.GELRLoss: ssim_window={ssim_window} must be odd")
         self.lambda1 = float(lambda1)
@@ -211,6 +219,7 @@ class GELRLoss(nn.Module):
         self.use_ssim = bool(use_ssim)
         self.ssim_padding = ssim_padding
         self.normalization = normalization
+        self.mae_weight = float(mae_weight)
 
     @property
     def uses_gelr(self) -> bool:
@@ -230,8 +239,9 @@ class GELRLoss(nn.Module):
                 eta_t`` ``(B, C, 2, H, W)`` and ``T`` ``(B, C, H, W)``), or None (no GELR).
 
         Returns:
-            Dict with scalar tensors ``loss`` (eq. 15), ``l1`` (eq. 13; zero without GELR)
-            and ``l2`` (eq. 14).
+            Dict with scalar tensors ``loss`` (eq. 15, plus ``mae_weight * mae``), ``l1``
+            (eq. 13; zero without GELR), ``l2`` (eq. 14) and, when ``mae_weight > 0``,
+            ``mae``.
         """
         l2 = fidelity_l2(u, x, use_ssim=self.use_ssim, ssim_window=self.ssim_window,
                          ssim_padding=self.ssim_padding, normalization=self.normalization)
@@ -245,9 +255,14 @@ class GELRLoss(nn.Module):
         else:
             l1 = torch.zeros((), device=u.device, dtype=u.dtype)
             loss = self.lambda2 * l2  # eq. 15 with lambda1 = 0
-        return {"loss": loss, "l1": l1, "l2": l2}
+        out = {"loss": loss, "l1": l1, "l2": l2}
+        if self.mae_weight > 0:  # beyond the paper: see `mae_weight`
+            mae = (u - x.to(device=u.device, dtype=u.dtype)).abs().mean()
+            out["mae"] = mae
+            out["loss"] = loss + self.mae_weight * mae
+        return out
 
     def extra_repr(self) -> str:
         return (f"lambda1={self.lambda1}, lambda2={self.lambda2}, rho1={self.rho1}, "
                 f"rho2={self.rho2}, data_weight={self.data_weight}, boundary={self.boundary!r}, "
-                f"normalization={self.normalization!r}")
+                f"normalization={self.normalization!r}, mae_weight={self.mae_weight}")

@@ -70,10 +70,13 @@ class RPAFNet(nn.Module):
       reading). The output of every level is its skip feature ``e_l``.
     * **Decoder**, level ``l = L-2 .. 0``: ``CTUM`` takes ``d_{l+1}`` (``e_{L-1}`` at the
       bottom) and returns ``p_l`` at ``e_l``'s exact size and width; ``DRL`` forms
-      ``normalize(p_l - e_l)``; ``d_l = Conv1x1([p_l, DRL(p_l, e_l)])`` (*choice*: the paper
-      says DRL "feeds the decoder" without saying how; concatenation + 1x1 lets the network
-      weigh the unit-norm difference against the features; with ``drl=False`` it is a
-      plain U-Net skip ``Conv1x1([p_l, e_l])``).
+      ``normalize(p_l - e_l)``; ``d_l = Conv1x1([p_l, DRL(p_l, e_l)])`` with
+      ``drl_fusion="replace"`` (default, *choice*: the paper says DRL "feeds the decoder"
+      without saying how; concatenation + 1x1 lets the network weigh the unit-norm difference
+      against the features). The skip then reaches the decoder only as a direction (its
+      per-pixel magnitude is lost), so ``drl_fusion="enhance"`` (the other reading of "skip
+      connections enhanced using a DRL") keeps it too: ``d_l = Conv1x1([p_l, e_l, DRL])``.
+      With ``drl=False`` it is a plain U-Net skip ``Conv1x1([p_l, e_l])``.
     * **Head** (*choice*): one 3x3 convolution ``widths[0] -> out_channels``, and with
       ``residual=True`` (*choice*) the output is ``g + head(d_0)``: the network predicts the
       (negative) texture layer ``-T`` of paper eq. 1 and starts close to the identity. No
@@ -108,6 +111,8 @@ class RPAFNet(nn.Module):
         dilations: Dilation rates of the LDSC branches; (1, 2, 4) in the paper.
         ldsc: Use LDSC (True) or a plain 3x3 convolution (False) in the encoder.
         drl: Use the DRL on skips (True) or a plain skip (False).
+        drl_fusion: With ``drl``: ``enhance`` fuses ``[p, skip, DRL(p, skip)]``, ``replace``
+            fuses ``[p, DRL(p, skip)]`` (see the layout above).
         ctum: Use CTUM (True) or the bare upsampling module (False) in the decoder.
         head_dim: Channels per attention head.
         mlp_ratio: TransBlock MLP hidden ratio.
@@ -138,6 +143,7 @@ class RPAFNet(nn.Module):
         ldsc: bool = True,
         drl: bool = True,
         ctum: bool = True,
+        drl_fusion: str = "replace",
         head_dim: int = 32,
         mlp_ratio: float = 4.0,
         encoder_act: str = "relu",
@@ -166,7 +172,13 @@ class RPAFNet(nn.Module):
         self.levels = int(levels)
         self.ratio = float(ratio)
         self.dilations = tuple(dilations)
+        if drl_fusion not in ("enhance", "replace"):
+            raise ValueError(
+                f"RPAFNet: model.drl_fusion={drl_fusion!r} is not one of 'enhance', 'replace'"
+            )
         self.use_ldsc, self.use_drl, self.use_ctum = bool(ldsc), bool(drl), bool(ctum)
+        self.drl_fusion = drl_fusion
+        keep_skip = self.use_drl and drl_fusion == "enhance"
         self.residual = bool(residual)
         self.min_input_size = int(min_input_size)
         self.widths = widths
@@ -200,7 +212,8 @@ class RPAFNet(nn.Module):
             else:
                 self.decoders.append(Upsample(cin, cout))
             self.drls.append(DRL() if drl else nn.Identity())
-            self.skip_fuse.append(ConcatConv1x1([cout, cout], cout))
+            parts = [cout, cout, cout] if keep_skip else [cout, cout]
+            self.skip_fuse.append(ConcatConv1x1(parts, cout))
         self.head = nn.Conv2d(w[0], out_channels, 3, padding=1)
 
     def level_sizes(self, height: int, width: int) -> list[tuple[int, int]]:
@@ -240,10 +253,14 @@ class RPAFNet(nn.Module):
         for level in reversed(range(self.levels - 1)):
             skip = skips.pop()
             p = self.decoders[level](d, sizes[level])  # CTUM (or bare upsampling)
-            s = self.drls[level](p, skip) if self.use_drl else skip  # DRL on the skip
-            del skip
-            d = self.skip_fuse[level].forward_parts([p, s])  # Conv1x1([p, s])
-            del p, s
+            if not self.use_drl:
+                d = self.skip_fuse[level].forward_parts([p, skip])  # plain U-Net skip
+            elif self.drl_fusion == "enhance":
+                # Skip "enhanced using" the DRL: Conv1x1([p, e, DRL(p, e)]).
+                d = self.skip_fuse[level].forward_parts([p, skip, self.drls[level](p, skip)])
+            else:
+                d = self.skip_fuse[level].forward_parts([p, self.drls[level](p, skip)])
+            del p, skip
         out = self.head(d)
         return g + out if self.residual else out  # u = g + (-T)  (paper eq. 1-2)
 
