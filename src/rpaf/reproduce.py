@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import itertools
+import json
 import os
 import subprocess
 import sys
@@ -343,6 +344,29 @@ def _write_stand_in(runs_dir: Path, job: Job, error: str, log_path: Path) -> Pat
     return folder
 
 
+def reused_from_other_commits(jobs: Sequence[Job], sha: str) -> list[tuple[Job, str]]:
+    """Reused jobs whose run was made at another commit than ``sha`` (``-dirty`` ignored).
+
+    Resuming matches jobs by their overrides only: a run made before a code or config change
+    would be reused as if current. The caller warns about these.
+    """
+    def clean(value: str) -> str:
+        return value.removesuffix("-dirty")
+
+    out = []
+    for job in jobs:
+        if job.state != "reused" or job.run_dir is None:
+            continue
+        path = job.run_dir / "metrics.json"
+        try:
+            run_sha = str(json.loads(path.read_text(encoding="utf-8")).get("git_sha") or "")
+        except (OSError, ValueError):
+            continue
+        if run_sha and clean(run_sha) != clean(sha):
+            out.append((job, run_sha))
+    return out
+
+
 def run_job(job: Job, runs_dir: Path, logs_dir: Path, timeout_s: float) -> Job:
     """Run one job as a subprocess; its output goes to ``logs_dir``. Never raises for failures."""
     module = "rpaf.train" if job.entry == "train" else "rpaf.eval"
@@ -423,6 +447,14 @@ def run_plan(jobs: list[Job], reference: Job | None, runs_dir: Path, *, n_jobs: 
                   f"{sum(j.state == 'reused' for j in jobs)} reused, "
                   f"{sum(j.state == 'skipped' for j in jobs)} skipped (data unavailable), "
                   f"{todo_count} to run -> {runs_dir}")
+    from rpaf.utils.runinfo import git_sha
+
+    stale = reused_from_other_commits(jobs, git_sha())
+    if stale:
+        shas = sorted({s for _, s in stale})
+        console.print(f"[yellow]warning[/]: {len(stale)} reused runs were made at other commits "
+                      f"({', '.join(shas)}); if the code or configs changed since, move "
+                      f"{runs_dir} aside to run them again")
     if todo_count == 0 and (reference is None or reference.state != "todo"):
         return jobs
     with _progress() as progress:

@@ -3,7 +3,7 @@
 Examples::
 
     rpaf-train                                   # lite model on built-in synthetic data
-    rpaf-train experiment=cpu_mini               # ~10 minutes on 2 CPU cores
+    rpaf-train experiment=cpu_mini               # ~25 minutes on 2 CPU cores
     rpaf-train experiment=paper data.root=/data/SPS trainer=gpu
     rpaf-train -m sweep=alpha_beta               # a paper ablation as a multirun
     rpaf-train ckpt_path=logs/train/runs/.../checkpoints/last.ckpt   # resume exactly

@@ -116,3 +116,18 @@ def test_reproduce_smoke_end_to_end(tmp_path: Path) -> None:
         assert "unavailable" in table8
     again = rp.reproduce("smoke", runs_dir=runs_dir, out_dir=out)
     assert all(j.state in ("reused", "skipped") for j in again)
+
+
+def test_reused_runs_from_other_commits_are_reported(tmp_path: Path) -> None:
+    def job(name: str, sha: str | None, state: str = "reused") -> rp.Job:
+        run = tmp_path / name
+        run.mkdir()
+        (run / "metrics.json").write_text(json.dumps({"status": "ok", "git_sha": sha}))
+        j = rp.Job("eval", "eval_methods", [f"method={name}"], label=name)
+        j.state, j.run_dir = state, run
+        return j
+
+    jobs = [job("same", "abc1234-dirty"), job("other", "def5678"), job("unknown", None),
+            job("fresh", "def5678", state="ok")]
+    stale = rp.reused_from_other_commits(jobs, "abc1234")
+    assert [(j.label, sha) for j, sha in stale] == [("other", "def5678")]
