@@ -36,12 +36,15 @@ class Smoother:
         name: Shown in tables.
         tile: Tile size for tiled inference of networks on large images (``None``: whole image).
         overlap: Tile overlap in pixels.
+        self_ensemble: Networks only: average over this many flips/transposes (1, 2, 4, 8;
+            :func:`rpaf.models.self_ensemble`); 1 = plain inference.
     """
 
     fn: Callable[..., Tensor]
     name: str
     tile: int | None = None
     overlap: int = 64
+    self_ensemble: int = 1
     needs_target: bool = field(init=False)
 
     def __post_init__(self) -> None:
@@ -57,10 +60,15 @@ class Smoother:
                     f"solver, gelr-math section 4): evaluate it on a dataset with targets"
                 )
             return self.fn(g, x).clamp(0, 1)
-        if isinstance(self.fn, nn.Module) and self.tile:
-            from rpaf.models import tiled_forward
+        if isinstance(self.fn, nn.Module) and (self.tile or self.self_ensemble > 1):
+            from rpaf.models import self_ensemble, tiled_forward
 
-            return tiled_forward(self.fn, g, tile=self.tile, overlap=self.overlap).clamp(0, 1)
+            def forward(x: Tensor) -> Tensor:
+                if self.tile:
+                    return tiled_forward(self.fn, x, tile=self.tile, overlap=self.overlap)
+                return self.fn(x)
+
+            return self_ensemble(forward, g, self.self_ensemble).clamp(0, 1)
         return self.fn(g).clamp(0, 1)
 
 

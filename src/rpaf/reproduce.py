@@ -288,6 +288,7 @@ def plan_jobs(
                     if method in NEEDS_TARGET and not entry.targets:
                         continue
                     common = [f"task_name={task}", *entry.overrides, *eval_ov,
+                              *[str(o) for o in _as_list(ev.get("overrides"))],
                               f"seed={seeds[0]}"]
                     if method == NETWORK:
                         need_reference = True

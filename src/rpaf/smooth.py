@@ -3,6 +3,7 @@
 Usage::
 
     rpaf-smooth CHECKPOINT INPUT [INPUT ...] -o OUTDIR [--tile 512] [--overlap 64] [--device auto]
+                [--self-ensemble 8]
 
 Outputs keep the input file names. An unreadable input is reported and the others are still
 processed; the exit status is 1 when anything failed, 0 otherwise.
@@ -54,17 +55,23 @@ def smooth_files(
     tile: int | None = None,
     overlap: int = 64,
     device: str = "auto",
+    self_ensemble: int = 1,
     console: Console | None = None,
 ) -> int:
-    """Smooth every input image with the checkpoint's network; returns the number of failures."""
+    """Smooth every input image with the checkpoint's network; returns the number of failures.
+
+    ``self_ensemble`` > 1 averages over that many flips/transposes (1, 2, 4 or 8).
+    """
     from rpaf.checkpoints import load_network
     from rpaf.data.imageio import read_image, write_image
-    from rpaf.models import tiled_forward
+    from rpaf.evaluation import Smoother
 
     console = console or Console(stderr=True)
     dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
                        ("cpu" if device == "auto" else device))
     net = load_network(checkpoint, map_location=dev)
+    smoother = Smoother(net, name="RPAFNet", tile=tile, overlap=overlap,
+                        self_ensemble=self_ensemble)
     paths, missing = expand_inputs(inputs)
     failures = len(missing)
     for item in missing:
@@ -77,8 +84,7 @@ def smooth_files(
             try:
                 img = read_image(path)
                 g = torch.from_numpy(img).permute(2, 0, 1)[None].to(dev)
-                u = tiled_forward(net, g, tile=tile, overlap=overlap) if tile else net(g)
-                write_image(out_dir / path.name, u[0].clamp(0, 1).cpu())
+                write_image(out_dir / path.name, smoother(g)[0].cpu())
             except Exception as err:  # noqa: BLE001 - report and go on with the other files
                 failures += 1
                 console.print(f"[red]failed: {path}: {type(err).__name__}: {err}[/red]")
@@ -97,12 +103,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tile", type=int, default=None, help="tile size for large images")
     parser.add_argument("--overlap", type=int, default=64, help="tile overlap in pixels")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    parser.add_argument("--self-ensemble", type=int, choices=(1, 2, 4, 8), default=1,
+                        help="average over N flips/transposes (test-time ensemble; default 1)")
     args = parser.parse_args(argv)
     from rpaf.checkpoints import CheckpointError
 
     try:
         failures = smooth_files(args.checkpoint, args.inputs, args.out, tile=args.tile,
-                                overlap=args.overlap, device=args.device)
+                                overlap=args.overlap, device=args.device,
+                                self_ensemble=args.self_ensemble)
     except CheckpointError as err:
         print(f"rpaf-smooth: {err}", file=sys.stderr)
         return 2

@@ -19,7 +19,8 @@ Spec format (YAML, one file per table/figure)::
     title: "Table 4: ..."
     source: "Table 4 (section 4.3)"     # where the paper's numbers come from
     sweep: alpha_beta                   # optional: conf/sweep/<name>.yaml (rpaf.reproduce)
-    evals: [{methods: [l0, rtv], datasets: [synthetic]}]  # optional eval jobs (rpaf.reproduce)
+    evals: [{methods: [l0, rtv], data: [synthetic]}]  # optional eval jobs (rpaf.reproduce);
+                                        # an entry may add `task_name` and `overrides`
     select: {task_name: sweep_alpha_beta}   # filter applied to every cell
     row_header: "(α, β)"
     columns:

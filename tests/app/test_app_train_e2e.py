@@ -92,6 +92,18 @@ def test_train_eval_smooth_end_to_end(compose, tmp_path: Path, iqa_dir: Path) ->
     summary = run_eval(cfg)
     assert summary["status"] == "ok"
     assert summary["metrics"]["psnr"] > 5
+    # x8 self-ensemble: same harness, another (finite, different) score
+    cfg = compose("eval", [f"ckpt_path={ckpt}", "data=synthetic", "data.n_test=4",
+                           "data.size=32", "metrics.no_reference=[]", "self_ensemble=8"],
+                  tmp_path / "eval_x8")
+    x8 = run_eval(cfg)
+    assert x8["status"] == "ok"
+    assert x8["metrics"]["psnr"] != pytest.approx(summary["metrics"]["psnr"], abs=1e-6)
+    from rpaf.builders import ConfigError
+
+    bad = compose("eval", ["method=l0", "self_ensemble=8"], tmp_path / "eval_bad")
+    with pytest.raises(ConfigError, match="self_ensemble"):
+        run_eval(bad)
 
     # rpaf-smooth: a good image, a folder, and an unreadable file -> exit status 1, rest written
     imgs = tmp_path / "in"
@@ -101,7 +113,8 @@ def test_train_eval_smooth_end_to_end(compose, tmp_path: Path, iqa_dir: Path) ->
     write_image(imgs / "a.png", torch.rand(3, 40, 37))
     (imgs / "bad.png").write_bytes(b"not a png")
     res = subprocess.run(
-        [sys.executable, "-m", "rpaf.smooth", str(ckpt), str(imgs), "-o", str(tmp_path / "o")],
+        [sys.executable, "-m", "rpaf.smooth", str(ckpt), str(imgs), "-o", str(tmp_path / "o"),
+         "--self-ensemble", "2"],
         capture_output=True, text=True, timeout=300,
     )
     assert res.returncode == 1, res.stderr
