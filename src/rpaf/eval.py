@@ -27,7 +27,7 @@ from rpaf.builders import (
     build_metric_suite,
 )
 from rpaf.config_dir import CONFIG_DIR
-from rpaf.utils.runinfo import atomic_write_json, run_metadata
+from rpaf.utils.runinfo import atomic_write_json, git_sha, run_metadata
 
 
 def resolve_device(name: str) -> torch.device:
@@ -79,6 +79,7 @@ def run_eval(cfg: DictConfig) -> dict[str, Any]:
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
     start = time.perf_counter()
+    start_sha = git_sha()  # the code this run loads; the checkout may move while it runs
     try:
         from hydra.core.hydra_config import HydraConfig
 
@@ -115,7 +116,7 @@ def run_eval(cfg: DictConfig) -> dict[str, Any]:
         raise
     finally:
         record["wall_seconds"] = time.perf_counter() - start
-        record.update(run_metadata(device))
+        record.update(run_metadata(device, sha=start_sha))
         atomic_write_json(out_dir / "metrics.json", record)
         try:
             import wandb

@@ -37,7 +37,7 @@ from rpaf.builders import (
 )
 from rpaf.config_checks import check_config
 from rpaf.config_dir import CONFIG_DIR
-from rpaf.utils.runinfo import atomic_write_json, run_metadata
+from rpaf.utils.runinfo import atomic_write_json, git_sha, run_metadata
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +90,7 @@ def run_training(cfg: DictConfig) -> dict[str, Any]:
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
     start = time.perf_counter()
+    start_sha = git_sha()  # the code this run loads; the checkout may move while it runs
     trainer = None
     try:
         check_config(cfg)
@@ -126,7 +127,7 @@ def run_training(cfg: DictConfig) -> dict[str, Any]:
     finally:
         record["wall_seconds"] = time.perf_counter() - start
         device = trainer.strategy.root_device if trainer is not None else "cpu"
-        record.update(run_metadata(device))
+        record.update(run_metadata(device, sha=start_sha))
         if trainer is None or trainer.is_global_zero:
             atomic_write_json(out_dir / "metrics.json", record)
         _finish_wandb()

@@ -245,3 +245,17 @@ def test_failed_evaluation_keeps_the_training_metrics(compose, tmp_path: Path,
     assert record["status"] == "failed"
     assert "evaluation broke" in record["error"]
     assert "val/psnr" in record["metrics"]
+
+
+def test_run_records_the_sha_it_started_with(compose, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """metrics.json names the commit the run loaded, even if HEAD moves while it runs."""
+    import rpaf.train as train_mod
+    import rpaf.utils.runinfo as runinfo
+
+    shas = iter(["a" * 40, "b" * 40, "b" * 40])
+    monkeypatch.setattr(train_mod, "git_sha", lambda: next(shas))
+    monkeypatch.setattr(runinfo, "git_sha", lambda: "b" * 40)
+    record = _train(compose, tmp_path, "trainer.max_epochs=1")
+    assert record["status"] == "ok"
+    assert json.loads((tmp_path / "metrics.json").read_text())["git_sha"] == "a" * 40

@@ -53,12 +53,20 @@ def device_description(device: torch.device | str | None = None) -> str:
     return f"cpu {cpu} ({os.cpu_count()} cores, torch threads {torch.get_num_threads()})"
 
 
-def run_metadata(device: torch.device | str | None = None) -> dict[str, Any]:
-    """Everything a result needs to be traceable: SHA, date, versions, device, host."""
+def run_metadata(
+    device: torch.device | str | None = None, sha: str | None = None
+) -> dict[str, Any]:
+    """Everything a result needs to be traceable: SHA, date, versions, device, host.
+
+    Args:
+        device: The compute device (described in words).
+        sha: The git SHA read when the run *started* (the code it loaded); ``None`` reads it
+            now. Long runs should pass the start value: the checkout may move meanwhile.
+    """
     import lightning
 
     return {
-        "git_sha": git_sha(),
+        "git_sha": sha if sha is not None else git_sha(),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "torch": torch.__version__,
         "lightning": lightning.__version__,
