@@ -481,19 +481,39 @@ def run_plan(jobs: list[Job], reference: Job | None, runs_dir: Path, *, n_jobs: 
     return jobs
 
 
+def plan_states(jobs: Sequence[Job], runs_dir: Path) -> list[str]:
+    """What a run would do with each job: its state, or ``reuse`` for a finished one.
+
+    Network evaluations name the reference checkpoint only once it exists: when the reference
+    run is already there, they are compared with its checkpoint path filled in.
+    """
+    finished = _finished(runs_dir)
+    ref = next((j for j in jobs if j.entry == "train" and j.task_name == "reference"), None)
+    ckpt: Path | None = None
+    if ref is not None and ref.key in finished:
+        try:
+            ckpt = _reference_ckpt(finished[ref.key])
+        except ReproduceError:
+            ckpt = None
+    states = []
+    for job in jobs:
+        key = job.key
+        if job.needs_reference and ckpt is not None:
+            key = job_key([f"ckpt_path={ckpt}" if o == "ckpt_path=<reference>" else o
+                           for o in job.overrides])
+        states.append("reuse" if job.state == "todo" and key in finished else job.state)
+    return states
+
+
 def print_plan(jobs: Sequence[Job], runs_dir: Path) -> None:
     """The plan as a rich table (state, entry, task, overrides, tables)."""
     from rich.console import Console
     from rich.table import Table
 
-    finished = _finished(runs_dir)
     table = Table(title=f"rpaf.reproduce plan ({runs_dir})")
     for col in ("state", "job", "what", "tables"):
         table.add_column(col)
-    for job in jobs:
-        state = job.state
-        if state == "todo" and job.key in finished:
-            state = "reuse"
+    for job, state in zip(jobs, plan_states(jobs, runs_dir), strict=True):
         table.add_row(state, f"{job.entry}:{job.task_name}", job.label,
                       ", ".join(job.tables) + (f" ({job.note})" if job.note else ""))
     console = Console()

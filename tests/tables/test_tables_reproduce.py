@@ -135,3 +135,24 @@ def test_reused_runs_from_other_commits_are_reported(tmp_path: Path) -> None:
             job("fresh", "def5678", state="ok")]
     stale = rp.reused_from_other_commits(jobs, "abc1234")
     assert [(j.label, sha) for j, sha in stale] == [("other", "def5678")]
+
+
+def test_dry_run_shows_network_evaluations_of_a_finished_reference_as_reused(
+        smoke_plan, tmp_path) -> None:
+    jobs, reference, _ = smoke_plan
+    ref_dir = tmp_path / "reference" / "runs" / "r"
+    _write_run(ref_dir, list(reference.overrides))
+    (ref_dir / "checkpoints").mkdir()
+    ckpt = ref_dir / "checkpoints" / "last.ckpt"
+    ckpt.write_bytes(b"")
+    net_eval = next(j for j in jobs if j.needs_reference and j.task_name == "eval_methods"
+                    and j.state == "todo")
+    before = rp.plan_states(jobs, tmp_path)
+    assert before[jobs.index(reference)] == "reuse"
+    assert before[jobs.index(net_eval)] == "todo"
+    _write_run(tmp_path / "eval_methods" / "runs" / "e",
+               [f"ckpt_path={ckpt}" if o == "ckpt_path=<reference>" else o
+                for o in net_eval.overrides])
+    after = rp.plan_states(jobs, tmp_path)
+    assert after[jobs.index(net_eval)] == "reuse"
+    assert net_eval.state == "todo"  # planning display only: the job itself is untouched
