@@ -317,6 +317,11 @@ def _finished(runs_dir: Path) -> dict[tuple[str, ...], Path]:
             if r.source in ("train", "eval")}
 
 
+def _with_reference(overrides: Sequence[str], ckpt: Path) -> list[str]:
+    """``overrides`` with the ``ckpt_path=<reference>`` placeholder replaced by ``ckpt``."""
+    return [f"ckpt_path={ckpt}" if o == "ckpt_path=<reference>" else o for o in overrides]
+
+
 def _reference_ckpt(run_dir: Path) -> Path:
     ckpt_dir = run_dir / "checkpoints"
     last = ckpt_dir / "last.ckpt"
@@ -433,9 +438,8 @@ def run_plan(jobs: list[Job], reference: Job | None, runs_dir: Path, *, n_jobs: 
                 if reference.state not in ("ok", "reused") or reference.run_dir is None:
                     job.state, job.note = "failed", "reference training failed"
                     continue
-                ckpt = _reference_ckpt(reference.run_dir)
-                job.overrides = [f"ckpt_path={ckpt}" if o == "ckpt_path=<reference>" else o
-                                 for o in job.overrides]
+                job.overrides = _with_reference(job.overrides,
+                                                _reference_ckpt(reference.run_dir))
 
     def mark_reused() -> None:
         for job in jobs:
@@ -499,8 +503,7 @@ def plan_states(jobs: Sequence[Job], runs_dir: Path) -> list[str]:
     for job in jobs:
         key = job.key
         if job.needs_reference and ckpt is not None:
-            key = job_key([f"ckpt_path={ckpt}" if o == "ckpt_path=<reference>" else o
-                           for o in job.overrides])
+            key = job_key(_with_reference(job.overrides, ckpt))
         states.append("reuse" if job.state == "todo" and key in finished else job.state)
     return states
 

@@ -12,12 +12,10 @@ traced back to the numbers that chose it:
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 __all__ = ["GridResult", "load_grid", "main", "rank", "to_markdown"]
 
@@ -42,23 +40,24 @@ class GridResult:
 
 
 def load_grid(root: str | Path) -> list[GridResult]:
-    """Read every ``metrics.json`` below ``root`` (a grid's multirun folder).
+    """Read every run below ``root`` (a grid's multirun folder) with ``rpaf.tables.collect_runs``.
 
     Raises:
         FileNotFoundError: If ``root`` holds no ``metrics.json``.
     """
-    root = Path(root)
+    from rpaf.tables import collect_runs
+
+    runs = collect_runs(Path(root))
     results = []
-    for path in sorted(root.rglob("metrics.json")):
-        record: dict[str, Any] = json.loads(path.read_text())
+    for rec in sorted([*runs.ok, *runs.failed], key=lambda r: str(r.path)):
         params = {}
-        for item in record.get("overrides", []):
+        for item in rec.overrides:
             key, _, value = item.partition("=")
             if key.startswith("method."):
                 params[key[len("method."):]] = value
-        split = str(record.get("config", {}).get("split", "test"))
-        results.append(GridResult(path, params, str(record.get("status")),
-                                  dict(record.get("metrics") or {}), split))
+        split = str((rec.raw.get("config") or {}).get("split", "test"))
+        results.append(GridResult(rec.path / "metrics.json", params, rec.status,
+                                  dict(rec.metrics), split))
     if not results:
         raise FileNotFoundError(
             f"no metrics.json below {root}: pass the multirun folder of an "
