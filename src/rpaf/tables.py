@@ -270,8 +270,10 @@ def _result_file_records(path: Path, source: str) -> list[RunRecord]:
     records = []
     for entry in entries:
         method = str(entry.get("method", entry.get("name", entry.get("model", "rpafnet")))).lower()
-        if method.startswith("rpafnet") or method in ("ours", "network"):
-            method = "rpafnet"
+        if (method.startswith("rpafnet") and not method.startswith("rpafnet_")) or method in (
+            "ours", "network"
+        ):
+            method = "rpafnet"  # "RPAFNet (last.ckpt)" etc.; config names (rpafnet_lite) stay
         records.append(
             RunRecord(
                 path=path,

@@ -225,3 +225,24 @@ def test_public_names_resolve() -> None:
     for name in rpaf.data.__all__:
         assert getattr(rpaf.data, name) is not None
     assert issubclass(rpaf.data.DatasetError, ValueError)
+
+
+def test_synthetic_train_recipe_and_texture_set() -> None:
+    """train_recipe changes only the training split; bad values name the config key."""
+    from rpaf.data import SyntheticDataModule
+
+    dm = SyntheticDataModule(n_train=2, n_val=2, n_test=2, size=32, train_recipe="mix",
+                             texture_set="rich")
+    dm.setup("fit")
+    dm.setup("test")
+    assert (dm.train_set.recipe, dm.val_set.recipe, dm.test_set.recipe) == ("mix", "sps", "sps")
+    assert dm.train_set.texture_set == dm.val_set.texture_set == "rich"
+    plain = SyntheticDataModule(n_train=2, n_val=2, n_test=2, size=32)
+    plain.setup("test")
+    torch.testing.assert_close(dm.test_set[1]["input"], plain.test_set[1]["input"])
+    with pytest.raises(ValueError, match="data.train_recipe='both'"):
+        SyntheticDataModule(train_recipe="both")
+    with pytest.raises(ValueError, match="data.recipe='mix'.*train_recipe=mix"):
+        SyntheticDataModule(recipe="mix")
+    with pytest.raises(ValueError, match="data.texture_set='x'"):
+        SyntheticDataModule(texture_set="x")

@@ -13,7 +13,13 @@ from rpaf.data.synthetic import (
     make_pair,
     make_pair_with_info,
 )
-from rpaf.data.textures import SPLIT_RULES, TextureComponent, render_component, sample_texture
+from rpaf.data.textures import (
+    SPLIT_RULES,
+    TEXTURE_SETS,
+    TextureComponent,
+    render_component,
+    sample_texture,
+)
 
 SIZE = 48
 
@@ -141,7 +147,8 @@ def test_sample_texture_deterministic() -> None:
 
 
 @pytest.mark.parametrize(
-    "family", ["stripes", "checks", "bricks", "dots", "weave", "fractal", "blobs", "cellular"]
+    "family", ["stripes", "checks", "bricks", "dots", "weave", "fractal", "blobs", "cellular",
+               "hatch", "zigzag", "marble", "grain", "scales"]
 )
 def test_every_family_renders_normalised(family: str) -> None:
     for seed in range(3):
@@ -183,3 +190,41 @@ def test_dataset_items_and_cache() -> None:
     assert ds[2]["input"] is s["input"]  # served from the cache
     with pytest.raises(IndexError):
         ds[3]
+
+
+def test_rich_texture_set_adds_training_families_only() -> None:
+    """`rich` widens train/val; the held-out test split is byte-identical to `base`."""
+    base, rich = TEXTURE_SETS["base"], TEXTURE_SETS["rich"]
+    assert base["test"] == rich["test"] == SPLIT_RULES["test"]
+    extra = set(rich["train"].families) - set(base["train"].families)
+    assert extra == {"hatch", "zigzag", "marble", "grain", "scales"}
+    assert not extra & set(rich["test"].families)  # none of them is ever a test texture
+    assert rich["train"].angles == base["train"].angles
+    assert rich["train"].period_bins == base["train"].period_bins
+    for i in range(4):
+        a = make_pair(i, size=32, split="test")
+        b = make_pair(i, size=32, split="test", texture_set="rich")
+        np.testing.assert_array_equal(a[0], b[0])
+    drawn = set()
+    for i in range(80):
+        info = make_pair_with_info(i, size=16, split="train", texture_set="rich")[2]
+        assert info["texture_set"] == "rich"
+        for c in info["texture"]:
+            assert c.family in rich["train"].families
+            assert _angle_ok(c.angle, rich["train"].angles, rich["train"].angle_jitter)
+            drawn.add(c.family)
+    assert drawn & extra  # the new families are really drawn
+    with pytest.raises(ValueError, match="texture_set='fancy'"):
+        make_pair(0, texture_set="fancy")
+
+
+def test_mixed_recipe_alternates_blends() -> None:
+    from rpaf.data.synthetic import pair_recipe
+
+    ds = SyntheticPairDataset(4, split="train", size=32, recipe="mix")
+    for i in range(4):
+        want = make_pair(i, size=32, recipe=("sps", "nks")[i % 2], split="train")
+        np.testing.assert_array_equal(ds[i]["input"].permute(1, 2, 0).numpy(), want[0])
+        assert pair_recipe("mix", i) == ("sps", "nks")[i % 2]
+    with pytest.raises(ValueError, match="recipe"):
+        make_pair(0, recipe="mix")  # a single pair needs a concrete blend

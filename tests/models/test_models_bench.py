@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -55,6 +56,39 @@ def test_bench_model_cli_skip_run(tmp_path: Path) -> None:
     assert "rpafnet_lite" in text
     assert "| torch |" in text
     assert "git SHA" in text
+    # The JSON beside it feeds Table 10: NaN (not run) becomes null, device is recorded.
+    doc = json.loads(out.with_suffix(".json").read_text())
+    assert doc["device_type"] == "cpu"
+    assert doc["dtype"] == "float32"
+    (rec,) = doc["results"]
+    assert rec["method"] == "rpafnet_lite"
+    assert rec["size"] == 64
+    assert rec["latency_s"] is None
+    assert rec["params_m"] > 0
+
+
+def test_bench_json_feeds_table10(tmp_path: Path) -> None:
+    """A real (tiny) bench run lands in the Table 10 CPU row of its config."""
+    pytest.importorskip("hydra")
+    from rpaf.bench.__main__ import main
+    from rpaf.tables import build_table, collect_runs, load_spec
+
+    out = tmp_path / "bench" / "model_cpu.md"
+    argv = ["model", "--configs", "rpafnet_lite", "--sizes", "512", "--iters", "0",
+            "--no-isolate", "--ceiling-size", "64", "--threads", "1", "--out", str(out)]
+    assert main(argv) == 0
+    runs = collect_runs(tmp_path / "none", bench_dirs=[out.parent])
+    spec = load_spec(Path(__file__).resolve().parents[2] / "experiments"
+                     / "table10_inference.yaml")
+    table = build_table(spec, runs, scale="test", date="d", git_sha="s")
+    labels = [r.label for r in spec.rows]
+    ids = [c.id for c in spec.columns]
+    row = table.cells[labels.index("RPAFNet lite (rpaf), CPU")]
+    assert row[ids.index("latency_512")].mean > 0
+    assert row[ids.index("params_m")].mean == pytest.approx(
+        json.loads(out.with_suffix(".json").read_text())["results"][0]["params_m"])
+    gpu = table.cells[labels.index("RPAFNet lite (rpaf), GPU")]
+    assert gpu[ids.index("latency_512")].mean is None
 
 
 def test_bench_dispatch_unknown_command() -> None:

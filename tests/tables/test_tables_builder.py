@@ -182,21 +182,36 @@ def test_tables_selectors_and_bad_specs(tmp_path: Path) -> None:
 def test_tables_bench_and_apps_files(tmp_path: Path) -> None:
     bench = tmp_path / "bench"
     bench.mkdir()
-    (bench / "model.json").write_text(json.dumps({"device": "cpu x", "results": [
-        {"method": "rpafnet", "size": 512, "params_m": 16.07, "latency_s": 0.5,
-         "peak_memory_mb": 900.0},
-        {"method": "rpafnet", "size": 2048, "params_m": 16.07, "latency_s": 4.0},
-    ]}))
+    (bench / "model_cuda.json").write_text(json.dumps({
+        "device": "cuda: x", "device_type": "cuda", "dtype": "float32", "results": [
+            {"method": "rpafnet", "size": 512, "params_m": 16.07, "latency_s": 0.5,
+             "peak_memory_mib": 900.0},
+            {"method": "rpafnet", "size": 2048, "params_m": 16.07, "latency_s": 4.0},
+            {"method": "rpafnet_lite", "size": 512, "params_m": 1.8, "latency_s": 0.1},
+        ]}))
+    # Another device and dtype: must not be averaged into the GPU float32 rows.
+    (bench / "model_cpu.json").write_text(json.dumps({
+        "device": "cpu: y", "device_type": "cpu", "dtype": "float32", "results": [
+            {"method": "rpafnet", "size": 2048, "params_m": 16.07, "latency_s": 90.0}]}))
+    (bench / "model_cuda_bf16.json").write_text(json.dumps({
+        "device": "cuda: x", "device_type": "cuda", "dtype": "bf16", "results": [
+            {"method": "rpafnet", "size": 2048, "params_m": 16.07, "latency_s": 2.0}]}))
     apps = tmp_path / "runs" / "jpeg"
     apps.mkdir(parents=True)
     (apps / "jpeg_results.json").write_text(json.dumps(
         {"l0": {"psnr": 27.0, "ssim": 0.9}, "RPAFNet (last.ckpt)": {"psnr": 28.0, "ssim": 0.91}}))
     runs = collect_runs(tmp_path / "runs", bench_dirs=[bench])
     t10 = build_table(load_spec(SPECS / "table10_inference.yaml"), runs, scale="t", **LABEL)
-    ours = [r.label for r in t10.spec.rows].index("Ours (RPAFNet, paper config)")
+    labels = [r.label for r in t10.spec.rows]
+    ours = labels.index("Ours (RPAFNet, paper config), GPU")
     ids = [c.id for c in t10.spec.columns]
     assert t10.cells[ours][ids.index("latency_2k")].mean == pytest.approx(4.0)
+    assert t10.cells[ours][ids.index("latency_2k")].n == 1
     assert t10.cells[ours][ids.index("memory_2k")].state == MISSING
+    lite = t10.cells[labels.index("RPAFNet lite (rpaf), GPU")]
+    assert lite[ids.index("latency_512")].mean == pytest.approx(0.1)  # not folded into rpafnet
+    cpu = t10.cells[labels.index("RPAFNet paper config (rpaf), CPU")]
+    assert cpu[ids.index("latency_2k")].mean == pytest.approx(90.0)
     t7 = build_table(load_spec(SPECS / "table7_jpeg.yaml"), runs, scale="t", **LABEL)
     by_label = {r.label: c for r, c in zip(t7.spec.rows, t7.cells, strict=True)}
     assert by_label["Ours (RPAFNet)"][0].mean == pytest.approx(28.0)

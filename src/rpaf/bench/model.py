@@ -17,6 +17,7 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import time
 from collections.abc import Sequence
@@ -237,6 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
 
     rows: list[list[object]] = []
+    records: list[dict[str, Any]] = []
     mem_method = ""
     for config in args.configs:
         model = build_model(config, args.override, args.conf_dir)
@@ -283,6 +285,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                 _fmt(100 * achieved / ceiling, ".0f", "-") + ("" if math.isnan(achieved) else "%"),
             ]
             rows.append(row)
+            records.append(
+                {
+                    "method": config,
+                    "size": size,
+                    "params_m": params / 1e6,
+                    "gflops": flops / 1e9,
+                    "latency_s": _finite(med),
+                    "latency_calls": it,
+                    "cold_s": _finite(res["cold_s"]),
+                    "peak_memory_mib": _finite(res["peak_mib"]),
+                    "live_tensor_peak_mib": live / 2**20,
+                }
+            )
             print(" | ".join(str(c) for c in row), flush=True)
 
     headers = [
@@ -337,5 +352,51 @@ def main(argv: Sequence[str] | None = None) -> int:
         notes += ["## Note", args.note]
     out = Path(args.out or REPO_ROOT / "experiments" / "bench" / f"model_{device.type}.md")
     write_markdown(out, "RPAFNet inference benchmark (paper Table 10)", env, notes)
-    print(f"wrote {out}")
+    json_out = out.with_suffix(".json")
+    write_records(json_out, records, env, device_type=device.type, dtype=args.dtype,
+                  batch=args.batch, overrides=args.override)
+    print(f"wrote {out} and {json_out}")
     return 0
+
+
+def _finite(value: float) -> float | None:
+    """``value``, or ``None`` for NaN (a measurement that was not run): JSON has no NaN."""
+    return None if value is None or math.isnan(value) else float(value)
+
+
+def write_records(
+    path: str | Path,
+    records: Sequence[dict[str, Any]],
+    env: dict[str, str],
+    *,
+    device_type: str,
+    dtype: str,
+    batch: int,
+    overrides: Sequence[str] = (),
+) -> Path:
+    """Write the measurements as the JSON file Table 10 is built from (``rpaf.tables``).
+
+    One entry per (config, size) under ``results``; the file-level keys (``device``,
+    ``device_type``, ``dtype``, ``git_sha``...) are copied into every entry when tables are
+    built, so a spec can select e.g. ``{device_type: cpu, dtype: float32}``. Written
+    atomically (temporary file + rename).
+    """
+    path = Path(path)
+    doc = {
+        "source": "rpaf.bench model",
+        "device": env["device"],
+        "device_type": device_type,
+        "dtype": dtype,
+        "batch": batch,
+        "threads": int(env["threads"]),
+        "torch": env["torch"],
+        "date": env["date (UTC)"],
+        "git_sha": env["git SHA"],
+        "overrides": " ".join(overrides),
+        "results": list(records),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path

@@ -13,7 +13,8 @@ from rich.table import Table
 
 from rpaf.data.imageio import write_image
 from rpaf.data.stats import pair_metrics, summarise
-from rpaf.data.synthetic import RECIPES, SPLITS, make_pair
+from rpaf.data.synthetic import DATASET_RECIPES, SPLITS, make_pair, pair_recipe
+from rpaf.data.textures import TEXTURE_SETS
 
 __all__ = ["main"]
 
@@ -27,7 +28,10 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("out", type=Path, help="output folder")
     ap.add_argument("--n", type=int, default=100, help="number of pairs (default 100)")
     ap.add_argument("--size", type=int, default=256, help="side length in pixels (default 256)")
-    ap.add_argument("--recipe", choices=RECIPES, default="sps", help="blending recipe")
+    ap.add_argument("--recipe", choices=DATASET_RECIPES, default="sps",
+                    help="blending recipe (mix: sps on even, nks on odd indices)")
+    ap.add_argument("--texture-set", choices=sorted(TEXTURE_SETS), default="base",
+                    help="rich: add the training-only texture families (train/val splits)")
     ap.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
     ap.add_argument("--split", choices=SPLITS, default="train",
                     help="texture/seed split: test uses held-out texture parameters")
@@ -56,8 +60,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     t0 = time.perf_counter()
     psnr, ssim, q = [], [], float(2**args.bits - 1)
     for i in range(args.n):
-        inp, gt = make_pair(i, seed=args.seed, size=args.size, recipe=args.recipe,
-                            split=args.split)
+        inp, gt = make_pair(i, seed=args.seed, size=args.size,
+                            recipe=pair_recipe(args.recipe, i), split=args.split,
+                            texture_set=args.texture_set)
         name = f"{args.split}_{i:05d}.png"  # as in `names` above
         write_image(dirs["input"] / name, inp, bits=args.bits)
         write_image(dirs["gt"] / name, gt, bits=args.bits)

@@ -20,7 +20,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from rpaf.data.errors import DatasetError
 from rpaf.data.folders import PairedFolderDataset
-from rpaf.data.synthetic import SyntheticPairDataset
+from rpaf.data.synthetic import DATASET_RECIPES, RECIPES, SyntheticPairDataset
+from rpaf.data.textures import TEXTURE_SETS
 from rpaf.data.transforms import collate
 
 __all__ = [
@@ -86,13 +87,18 @@ class SyntheticDataModule(_BaseDataModule):
         n_val: Validation pairs (same texture distribution as training, other seeds).
         n_test: Test pairs (unseen texture parameters).
         size: Side length in pixels.
-        recipe: ``"sps"`` or ``"nks"`` blending.
+        recipe: ``"sps"`` or ``"nks"`` blending (every split unless ``train_recipe`` is set).
         seed: Dataset seed.
         cache: Keep generated pairs in memory.
         augment: Random flips (sets ``geometry_is_fixed`` False).
         batch_size: Batch size of every loader.
         num_workers: DataLoader workers (persistent when > 0, so caches survive epochs).
         pin_memory: DataLoader ``pin_memory``.
+        train_recipe: Blend of the training split only (``"sps"``, ``"nks"`` or ``"mix"``:
+            both, alternating); ``None``: ``recipe``. Validation and test keep ``recipe``, so
+            scores stay comparable with runs trained on one blend.
+        texture_set: ``"base"`` (the original families) or ``"rich"`` (adds training-only
+            families to train/val; the held-out test split is the same either way).
     """
 
     def __init__(
@@ -108,17 +114,31 @@ class SyntheticDataModule(_BaseDataModule):
         batch_size: int = 4,
         num_workers: int = 0,
         pin_memory: bool = False,
+        train_recipe: str | None = None,
+        texture_set: str = "base",
     ) -> None:
         super().__init__(batch_size=batch_size, num_workers=num_workers, pin_memory=pin_memory,
                          augment=augment)
         self.save_hyperparameters(logger=False)
+        if recipe not in RECIPES:
+            raise ValueError(f"data.recipe={recipe!r} is not one of {RECIPES} (a mixed training "
+                             f"set: data.train_recipe=mix)")
+        if train_recipe is not None and train_recipe not in DATASET_RECIPES:
+            raise ValueError(f"data.train_recipe={train_recipe!r} is not one of "
+                             f"{DATASET_RECIPES} or null")
+        if texture_set not in TEXTURE_SETS:
+            raise ValueError(f"data.texture_set={texture_set!r} is not one of "
+                             f"{sorted(TEXTURE_SETS)}")
         self.counts = {"train": n_train, "val": n_val, "test": n_test}
         self.size, self.recipe, self.seed, self.cache = size, recipe, seed, cache
+        self.train_recipe = train_recipe or recipe
+        self.texture_set = texture_set
 
     def _make(self, split: str, augment: bool = False) -> SyntheticPairDataset:
+        recipe = self.train_recipe if split == "train" else self.recipe
         return SyntheticPairDataset(self.counts[split], split=split, seed=self.seed,
-                                    size=self.size, recipe=self.recipe, cache=self.cache,
-                                    augment=augment)
+                                    size=self.size, recipe=recipe, cache=self.cache,
+                                    augment=augment, texture_set=self.texture_set)
 
     def setup(self, stage: str | None = None) -> None:
         """Create the datasets needed by ``stage`` (``fit``/``validate``/``test``/``predict``)."""

@@ -8,6 +8,10 @@ blending recipes follow the published datasets:
 * ``nks`` (Xu et al. 2020): ``0.7 * S + 0.3 * T`` with a colour texture T in [0, 1], then each
   channel's mean and standard deviation are matched to those of S (and clipped to [0, 1]).
 
+A dataset may also use ``mix``: even indices use ``sps``, odd ones ``nks`` (training on both
+blends; the evaluation splits normally keep one recipe, see
+:class:`rpaf.data.SyntheticDataModule`'s ``train_recipe``).
+
 The texture strength is not a fixed constant: each pair draws a target input-vs-GT PSNR
 uniformly in :data:`PSNR_RANGE` (20-32 dB; the NKS paper's S15T1 input is 27.26 dB) and the
 strength that reaches it is found by bisection. Where clipping makes the target unreachable
@@ -30,10 +34,11 @@ from torch.utils.data import Dataset
 
 from rpaf.data.imageio import to_tensor
 from rpaf.data.structures import make_structure
-from rpaf.data.textures import render_texture, sample_texture
+from rpaf.data.textures import TEXTURE_SETS, render_texture, sample_texture
 from rpaf.data.transforms import random_flip
 
 __all__ = [
+    "DATASET_RECIPES",
     "PSNR_RANGE",
     "RECIPES",
     "SPLITS",
@@ -42,9 +47,11 @@ __all__ = [
     "blend_sps",
     "make_pair",
     "make_pair_with_info",
+    "pair_recipe",
 ]
 
 RECIPES: tuple[str, ...] = ("sps", "nks")
+DATASET_RECIPES: tuple[str, ...] = (*RECIPES, "mix")  # mix: sps on even indices, nks on odd
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 _SPLIT_CODE = {"train": 0, "val": 1, "test": 2}
 PSNR_RANGE: tuple[float, float] = (20.0, 32.0)
@@ -119,26 +126,39 @@ def _calibrate(
     return float(np.exp(0.5 * (a + b)))
 
 
-def _check(recipe: str, split: str, size: int) -> None:
-    if recipe not in RECIPES:
-        raise ValueError(f"recipe={recipe!r} is not one of {RECIPES}")
+def _check(recipe: str, split: str, size: int, recipes: tuple[str, ...] = RECIPES,
+           texture_set: str = "base") -> None:
+    if recipe not in recipes:
+        raise ValueError(f"recipe={recipe!r} is not one of {recipes}")
+    if texture_set not in TEXTURE_SETS:
+        raise ValueError(
+            f"texture_set={texture_set!r} is not one of {sorted(TEXTURE_SETS)}"
+        )
     if split not in _SPLIT_CODE:
         raise ValueError(f"split={split!r} is not one of {SPLITS}")
     if size < 16:
         raise ValueError(f"size={size} is too small for a structure image; use size >= 16")
 
 
+def pair_recipe(recipe: str, index: int) -> str:
+    """The blend used for pair ``index`` of a dataset with ``recipe`` (resolves ``mix``)."""
+    if recipe == "mix":
+        return RECIPES[index % 2]
+    return recipe
+
+
 def make_pair_with_info(
-    index: int, *, seed: int = 0, size: int = 256, recipe: str = "sps", split: str = "train"
+    index: int, *, seed: int = 0, size: int = 256, recipe: str = "sps", split: str = "train",
+    texture_set: str = "base",
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Like :func:`make_pair`, also returning how the pair was made.
 
     Returns:
         ``(input, target, info)``; ``info`` holds ``texture`` (tuple of
         :class:`~rpaf.data.textures.TextureComponent`), ``target_psnr``, ``strength``,
-        ``recipe``, ``split``.
+        ``recipe``, ``split``, ``texture_set``.
     """
-    _check(recipe, split, size)
+    _check(recipe, split, size, texture_set=texture_set)
     if index < 0:
         raise ValueError(f"index must be >= 0, got {index}")
     ss = np.random.SeedSequence([int(seed), _SPLIT_CODE[split], int(index)])
@@ -147,7 +167,7 @@ def make_pair_with_info(
     psnr = float(rng_b.uniform(*PSNR_RANGE))
     colour = recipe == "nks"
     for _ in range(8):  # redraw a texture that is flat in view (e.g. a period >> size)
-        comps = sample_texture(rng_t, split)
+        comps = sample_texture(rng_t, split, texture_set)
         tex = render_texture(comps, size, colour=colour, rng=rng_t)
         if float(np.abs(tex).max()) > 0.0:
             break
@@ -164,12 +184,13 @@ def make_pair_with_info(
         )
         inp = blend_nks(target, tex, strength, mean_colour)
     info = {"texture": comps, "target_psnr": psnr, "strength": strength,
-            "recipe": recipe, "split": split}
+            "recipe": recipe, "split": split, "texture_set": texture_set}
     return inp.astype(np.float32), target.astype(np.float32), info
 
 
 def make_pair(
-    index: int, *, seed: int = 0, size: int = 256, recipe: str = "sps", split: str = "train"
+    index: int, *, seed: int = 0, size: int = 256, recipe: str = "sps", split: str = "train",
+    texture_set: str = "base",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Generate one synthetic (input, target) pair.
 
@@ -181,11 +202,14 @@ def make_pair(
             matched): see the module docstring.
         split: ``"train"``, ``"val"`` or ``"test"``: disjoint random streams; ``"test"`` also
             draws textures from held-out families/orientations/scales.
+        texture_set: ``"base"`` or ``"rich"`` (extra training-only families for train/val;
+            :data:`rpaf.data.textures.TEXTURE_SETS`). The test split is the same for both.
 
     Returns:
         ``(input, target)``: float32 arrays (size, size, 3) in [0, 1].
     """
-    inp, target, _ = make_pair_with_info(index, seed=seed, size=size, recipe=recipe, split=split)
+    inp, target, _ = make_pair_with_info(index, seed=seed, size=size, recipe=recipe, split=split,
+                                         texture_set=texture_set)
     return inp, target
 
 
@@ -197,7 +221,8 @@ class SyntheticPairDataset(Dataset):
         split: ``"train"``, ``"val"`` or ``"test"``.
         seed: Dataset seed.
         size: Side length in pixels.
-        recipe: ``"sps"`` or ``"nks"``.
+        recipe: ``"sps"``, ``"nks"`` or ``"mix"`` (sps on even indices, nks on odd).
+        texture_set: ``"base"`` or ``"rich"`` (see :func:`make_pair`).
         cache: Keep generated pairs in memory (per process: with ``num_workers > 0`` use
             persistent workers, or each worker fills its own cache).
         augment: Random horizontal/vertical flips (same on input and target).
@@ -216,12 +241,13 @@ class SyntheticPairDataset(Dataset):
         recipe: str = "sps",
         cache: bool = False,
         augment: bool = False,
+        texture_set: str = "base",
     ) -> None:
-        _check(recipe, split, size)
+        _check(recipe, split, size, DATASET_RECIPES, texture_set)
         if n < 0:
             raise ValueError(f"n must be >= 0, got {n}")
         self.n, self.split, self.seed, self.size, self.recipe = n, split, seed, size, recipe
-        self.augment = augment
+        self.augment, self.texture_set = augment, texture_set
         self._cache: dict[int, tuple[torch.Tensor, torch.Tensor]] | None = {} if cache else None
 
     def __len__(self) -> int:
@@ -232,8 +258,9 @@ class SyntheticPairDataset(Dataset):
             raise IndexError(f"index {index} out of range for {self.n} samples")
         pair = self._cache.get(index) if self._cache is not None else None
         if pair is None:
-            inp, tgt = make_pair(index, seed=self.seed, size=self.size, recipe=self.recipe,
-                                 split=self.split)
+            inp, tgt = make_pair(index, seed=self.seed, size=self.size,
+                                 recipe=pair_recipe(self.recipe, index), split=self.split,
+                                 texture_set=self.texture_set)
             pair = (to_tensor(inp), to_tensor(tgt))
             if self._cache is not None:
                 self._cache[index] = pair

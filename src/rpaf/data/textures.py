@@ -5,6 +5,13 @@ Every family renders a zero-mean, unit-variance (H, W) field from a :class:`Text
 dots, weave. Irregular families: fractal (band-pass spectral noise), blobs (scattered soft
 spots), cellular (Worley/Voronoi). A texture is one component or a mixture of two.
 
+Training-only families, drawn when a split uses the ``rich`` texture set
+(:data:`TEXTURE_SETS`): hatch (thin pen lines, one to three crossing sets), zigzag (chevron
+stripes), marble (stripes whose phase is warped by smooth noise), grain (low-pass white noise,
+optionally thresholded into speckle) and scales (overlapping arcs). They widen the training
+distribution without touching the test split: none of them is a held-out family, and they use
+the training orientations and period bins.
+
 Splits (:data:`SPLIT_RULES`) are disjoint in texture parameters, not only in seeds:
 
 * train/val: families stripes, checks, bricks, dots, fractal, blobs; orientations
@@ -15,7 +22,8 @@ Splits (:data:`SPLIT_RULES`) are disjoint in texture parameters, not only in see
   [22.8, 34.2), [51.3, 76.9), [115.3, 173) px.
 
 So no test texture shares a family-orientation-scale combination with training, and a third of
-test textures come from families never seen in training.
+test textures come from families never seen in training. The ``rich`` set adds the
+training-only families above to train/val; the test rule is the same for both sets.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ import numpy as np
 
 __all__ = [
     "SPLIT_RULES",
+    "TEXTURE_SETS",
     "TextureComponent",
     "TextureRule",
     "render_component",
@@ -66,6 +75,15 @@ _TEST_RULE = TextureRule(
     period_bins=tuple((float(_EDGES[i]), float(_EDGES[i + 1])) for i in range(1, 11, 2)),
 )
 SPLIT_RULES: dict[str, TextureRule] = {"train": _TRAIN_RULE, "val": _TRAIN_RULE, "test": _TEST_RULE}
+_RICH_TRAIN_RULE = TextureRule(
+    families=(*_TRAIN_RULE.families, "hatch", "zigzag", "marble", "grain", "scales"),
+    angles=_TRAIN_RULE.angles,
+    period_bins=_TRAIN_RULE.period_bins,
+)
+TEXTURE_SETS: dict[str, dict[str, TextureRule]] = {
+    "base": SPLIT_RULES,
+    "rich": {"train": _RICH_TRAIN_RULE, "val": _RICH_TRAIN_RULE, "test": _TEST_RULE},
+}
 
 
 @dataclass(frozen=True)
@@ -87,9 +105,21 @@ class TextureComponent:
     seed: int = 0
 
 
-def sample_texture(rng: np.random.Generator, split: str) -> tuple[TextureComponent, ...]:
-    """Draw the parameters of one texture (one component, or a mixture of two) for ``split``."""
-    rule = SPLIT_RULES[split]
+def sample_texture(
+    rng: np.random.Generator, split: str, texture_set: str = "base"
+) -> tuple[TextureComponent, ...]:
+    """Draw the parameters of one texture (one component, or a mixture of two) for ``split``.
+
+    Args:
+        rng: Random source.
+        split: ``"train"``, ``"val"`` or ``"test"``.
+        texture_set: ``"base"`` or ``"rich"`` (:data:`TEXTURE_SETS`; only train/val differ).
+    """
+    if texture_set not in TEXTURE_SETS:
+        raise ValueError(
+            f"texture_set={texture_set!r} is not one of {sorted(TEXTURE_SETS)}"
+        )
+    rule = TEXTURE_SETS[texture_set][split]
     n = 2 if rng.random() < 0.3 else 1
     comps = []
     for k in range(n):
@@ -243,9 +273,69 @@ def _cellular(size, c, rng):
     return rng.uniform(0, 1, 0x10000).astype(np.float32)[cell_id]  # flat mosaic tiles
 
 
+def _line_profile(u: np.ndarray, period: float, width: float) -> np.ndarray:
+    """Anti-aliased lines of ``width`` px, one every ``period`` px along ``u``."""
+    d = np.abs((u / period) % 1.0 - 0.5) * period  # distance (px) to the nearest line centre
+    return np.clip(0.5 * width - d + 0.5, 0.0, 1.0)
+
+
+def _hatch(size, c, rng):
+    n_sets = int(rng.integers(1, 4))
+    width = max(1.0, c.period * rng.uniform(0.1, 0.3))
+    out = np.zeros((size, size), np.float32)
+    for k in range(n_sets):  # extra sets at +60/+90/+120 deg keep training orientations
+        offset = 0.0 if k == 0 else float(rng.choice([60.0, 90.0, 120.0]))
+        u, _ = _rotated(size, c.angle + offset, rng)
+        out = np.maximum(out, _line_profile(u, c.period, width))
+    return out
+
+
+def _zigzag(size, c, rng):
+    u, v = _rotated(size, c.angle, rng)
+    wavelength = c.period * rng.uniform(1.0, 3.0)
+    tri = 2.0 * np.abs((v / wavelength) % 1.0 - 0.5)  # triangle wave in [0, 1]
+    shift = c.period * rng.uniform(0.3, 1.0) * tri
+    return _soft_square(np.sin(2 * np.pi * (u + shift) / c.period), rng.uniform(1, 8))
+
+
+def _marble(size, c, rng):
+    u, _ = _rotated(size, c.angle, rng)
+    f = _freqs(size, 0.0, 1.0)
+    with np.errstate(divide="ignore"):
+        amp = np.where(f > 0, f ** -2.0, 0.0) * (f < 2.0 / c.period)  # smooth warp field
+    warp = _spectral(size, amp, rng)
+    warp = warp / (float(warp.std()) + 1e-8)
+    phase = u + c.period * rng.uniform(0.1, 0.3) * warp  # small warp: near-train orientations
+    return _soft_square(np.sin(2 * np.pi * phase / c.period), rng.uniform(1, 4))
+
+
+def _grain(size, c, rng):
+    sig = c.period / 6.0
+    f = _freqs(size, c.angle, rng.uniform(1.0, 2.0))
+    field = _spectral(size, np.exp(-2 * (np.pi * sig * f) ** 2), rng)
+    field = field / (float(field.std()) + 1e-8)
+    if rng.random() < 0.5:  # speckle: sparse bright/dark specks
+        thr = rng.uniform(0.8, 1.8)
+        return (np.clip(field - thr, 0, None) - np.clip(-field - thr, 0, None)).astype(np.float32)
+    return field
+
+
+def _scales(size, c, rng):
+    u, v = _rotated(size, c.angle, rng)
+    p, h = c.period, c.period * rng.uniform(0.4, 0.6)
+    row = np.floor(v / h)
+    uu = u + (row % 2) * p / 2
+    du = (uu % p) - p / 2
+    dv = v - row * h  # 0..h below the row's top edge
+    r = np.hypot(du, dv)
+    rim = max(1.0, 0.12 * p)
+    return np.clip(1.0 - np.abs(r - 0.5 * p) / rim, 0.0, 1.0) * (r < 0.5 * p + rim)
+
+
 _FAMILIES = {
     "stripes": _stripes, "checks": _checks, "bricks": _bricks, "dots": _dots,
     "weave": _weave, "fractal": _fractal, "blobs": _blobs, "cellular": _cellular,
+    "hatch": _hatch, "zigzag": _zigzag, "marble": _marble, "grain": _grain, "scales": _scales,
 }
 
 
