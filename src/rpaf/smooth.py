@@ -103,7 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tile", type=int, default=None, help="tile size for large images")
     parser.add_argument("--overlap", type=int, default=64, help="tile overlap in pixels")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
-    parser.add_argument("--self-ensemble", type=int, choices=(1, 2, 4, 8), default=1,
+    from rpaf.models.self_ensemble import SELF_ENSEMBLE_SIZES
+
+    parser.add_argument("--self-ensemble", type=int, choices=SELF_ENSEMBLE_SIZES, default=1,
                         help="average over N flips/transposes (test-time ensemble; default 1)")
     args = parser.parse_args(argv)
     from rpaf.checkpoints import CheckpointError

@@ -17,7 +17,6 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import time
 from collections.abc import Sequence
@@ -38,6 +37,7 @@ from rpaf.bench.common import (
     time_fn,
     write_markdown,
 )
+from rpaf.utils.runinfo import atomic_write_json
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_CONF = REPO_ROOT / "conf"
@@ -291,10 +291,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "size": size,
                     "params_m": params / 1e6,
                     "gflops": flops / 1e9,
-                    "latency_s": _finite(med),
+                    "latency_s": med,
                     "latency_calls": it,
-                    "cold_s": _finite(res["cold_s"]),
-                    "peak_memory_mib": _finite(res["peak_mib"]),
+                    "cold_s": res["cold_s"],
+                    "peak_memory_mib": res["peak_mib"],
                     "live_tensor_peak_mib": live / 2**20,
                 }
             )
@@ -359,11 +359,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _finite(value: float) -> float | None:
-    """``value``, or ``None`` for NaN (a measurement that was not run): JSON has no NaN."""
-    return None if value is None or math.isnan(value) else float(value)
-
-
 def write_records(
     path: str | Path,
     records: Sequence[dict[str, Any]],
@@ -379,9 +374,9 @@ def write_records(
     One entry per (config, size) under ``results``; the file-level keys (``device``,
     ``device_type``, ``dtype``, ``git_sha``...) are copied into every entry when tables are
     built, so a spec can select e.g. ``{device_type: cpu, dtype: float32}``. Written
-    atomically (temporary file + rename).
+    atomically by :func:`rpaf.utils.runinfo.atomic_write_json` (NaN, a measurement that was not
+    run, becomes ``null``).
     """
-    path = Path(path)
     doc = {
         "source": "rpaf.bench model",
         "device": env["device"],
@@ -395,8 +390,4 @@ def write_records(
         "overrides": " ".join(overrides),
         "results": list(records),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return atomic_write_json(path, doc)

@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader, Dataset
 from rpaf.data.errors import DatasetError
 from rpaf.data.folders import PairedFolderDataset
 from rpaf.data.synthetic import DATASET_RECIPES, RECIPES, SyntheticPairDataset
-from rpaf.data.textures import TEXTURE_SETS
+from rpaf.data.textures import check_texture_set
 from rpaf.data.transforms import collate
 
 __all__ = [
@@ -126,9 +126,7 @@ class SyntheticDataModule(_BaseDataModule):
         if train_recipe is not None and train_recipe not in DATASET_RECIPES:
             raise ValueError(f"data.train_recipe={train_recipe!r} is not one of "
                              f"{DATASET_RECIPES} or null")
-        if texture_set not in TEXTURE_SETS:
-            raise ValueError(f"data.texture_set={texture_set!r} is not one of "
-                             f"{sorted(TEXTURE_SETS)}")
+        check_texture_set(texture_set, key="data.texture_set")
         self.counts = {"train": n_train, "val": n_val, "test": n_test}
         self.size, self.recipe, self.seed, self.cache = size, recipe, seed, cache
         self.train_recipe = train_recipe or recipe

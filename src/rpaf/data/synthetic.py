@@ -34,7 +34,7 @@ from torch.utils.data import Dataset
 
 from rpaf.data.imageio import to_tensor
 from rpaf.data.structures import make_structure
-from rpaf.data.textures import TEXTURE_SETS, render_texture, sample_texture
+from rpaf.data.textures import check_texture_set, render_texture, sample_texture
 from rpaf.data.transforms import random_flip
 
 __all__ = [
@@ -130,10 +130,7 @@ def _check(recipe: str, split: str, size: int, recipes: tuple[str, ...] = RECIPE
            texture_set: str = "base") -> None:
     if recipe not in recipes:
         raise ValueError(f"recipe={recipe!r} is not one of {recipes}")
-    if texture_set not in TEXTURE_SETS:
-        raise ValueError(
-            f"texture_set={texture_set!r} is not one of {sorted(TEXTURE_SETS)}"
-        )
+    check_texture_set(texture_set)
     if split not in _SPLIT_CODE:
         raise ValueError(f"split={split!r} is not one of {SPLITS}")
     if size < 16:

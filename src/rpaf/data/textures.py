@@ -38,6 +38,7 @@ __all__ = [
     "TEXTURE_SETS",
     "TextureComponent",
     "TextureRule",
+    "check_texture_set",
     "render_component",
     "render_texture",
     "sample_texture",
@@ -105,6 +106,12 @@ class TextureComponent:
     seed: int = 0
 
 
+def check_texture_set(name: str, key: str = "texture_set") -> None:
+    """Raise a ``ValueError`` naming ``key`` unless ``name`` is in :data:`TEXTURE_SETS`."""
+    if name not in TEXTURE_SETS:
+        raise ValueError(f"{key}={name!r} is not one of {sorted(TEXTURE_SETS)}")
+
+
 def sample_texture(
     rng: np.random.Generator, split: str, texture_set: str = "base"
 ) -> tuple[TextureComponent, ...]:
@@ -115,10 +122,7 @@ def sample_texture(
         split: ``"train"``, ``"val"`` or ``"test"``.
         texture_set: ``"base"`` or ``"rich"`` (:data:`TEXTURE_SETS`; only train/val differ).
     """
-    if texture_set not in TEXTURE_SETS:
-        raise ValueError(
-            f"texture_set={texture_set!r} is not one of {sorted(TEXTURE_SETS)}"
-        )
+    check_texture_set(texture_set)
     rule = TEXTURE_SETS[texture_set][split]
     n = 2 if rng.random() < 0.3 else 1
     comps = []
