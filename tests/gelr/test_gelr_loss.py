@@ -166,3 +166,22 @@ def test_mae_weight_adds_mean_absolute_error() -> None:
     torch.testing.assert_close(out["loss"], plain["loss"] + 2.0 * mae)
     with pytest.raises(ValueError, match="mae_weight=-1"):
         GELRLoss(mae_weight=-1.0)
+
+
+def test_grad_weight_adds_mean_absolute_gradient_error() -> None:
+    u, g, x = _batch(2, 3, 12, 10, dtype=torch.float32)
+    plain = GELRLoss(lambda1=0.0)(u, g, x, None)
+    assert "grad" not in plain
+    out = GELRLoss(lambda1=0.0, grad_weight=0.5)(u, g, x, None)
+    # Brute force: central differences (f[i+1] - f[i-1]) / 2 with replicated borders, both axes.
+    e = torch.nn.functional.pad(u - x, (1, 1, 1, 1), mode="replicate")
+    dx = (e[..., 1:-1, 2:] - e[..., 1:-1, :-2]) / 2
+    dy = (e[..., 2:, 1:-1] - e[..., :-2, 1:-1]) / 2
+    expected = torch.cat([dx.abs().flatten(), dy.abs().flatten()]).mean()
+    torch.testing.assert_close(out["grad"], expected)
+    torch.testing.assert_close(out["loss"], plain["loss"] + 0.5 * expected)
+    # A constant offset has no gradient error; an edge shifted by one pixel has.
+    flat = GELRLoss(lambda1=0.0, grad_weight=1.0)(x + 0.1, g, x, None)
+    assert float(flat["grad"]) < 1e-6
+    with pytest.raises(ValueError, match="grad_weight=-1"):
+        GELRLoss(grad_weight=-1.0)

@@ -172,6 +172,10 @@ class GELRLoss(nn.Module):
         mae_weight: Weight of an extra mean-absolute-error term ``mean|u - x|`` added to eq.
             15 (not in the paper; 0 = the paper's loss). Its constant-size gradient speeds up
             short runs (``experiment=cpu_mini``; see ``experiments/results/cpu_mini/``).
+        grad_weight: Weight of an extra edge term ``mean|grad u - grad x|`` (central
+            differences, ``kornia.filters.spatial_gradient``; not in the paper, 0 = off). It
+            penalises blurred or haloed edges directly, which the squared and SSIM terms
+            weigh little once most of the image is right.
     """
 
     def __init__(
@@ -187,6 +191,7 @@ class GELRLoss(nn.Module):
         ssim_padding: str = "same",
         normalization: str = "pixels",
         mae_weight: float = 0.0,
+        grad_weight: float = 0.0,
     ) -> None:
         super().__init__()
         if lambda1 < 0 or lambda2 < 0:
@@ -207,6 +212,10 @@ class GELRLoss(nn.Module):
             raise ValueError(
                 f"rpaf.gelr.loss.GELRLoss: mae_weight={mae_weight} must be >= 0 (0 = paper eq. 15)"
             )
+        if grad_weight < 0:
+            raise ValueError(
+                f"rpaf.gelr.loss.GELRLoss: grad_weight={grad_weight} must be >= 0 (0 = off)"
+            )
         if ssim_window < 1 or ssim_window % 2 == 0:
             raise ValueError(f"rpaf.gelr.loss.GELRLoss: ssim_window={ssim_window} must be odd")
         self.lambda1 = float(lambda1)
@@ -220,6 +229,7 @@ class GELRLoss(nn.Module):
         self.ssim_padding = ssim_padding
         self.normalization = normalization
         self.mae_weight = float(mae_weight)
+        self.grad_weight = float(grad_weight)
 
     @property
     def uses_gelr(self) -> bool:
@@ -239,9 +249,9 @@ class GELRLoss(nn.Module):
                 eta_t`` ``(B, C, 2, H, W)`` and ``T`` ``(B, C, H, W)``), or None (no GELR).
 
         Returns:
-            Dict with scalar tensors ``loss`` (eq. 15, plus ``mae_weight * mae``), ``l1``
-            (eq. 13; zero without GELR), ``l2`` (eq. 14) and, when ``mae_weight > 0``,
-            ``mae``.
+            Dict with scalar tensors ``loss`` (eq. 15, plus ``mae_weight * mae`` and
+            ``grad_weight * grad``), ``l1`` (eq. 13; zero without GELR), ``l2`` (eq. 14) and,
+            when their weights are > 0, ``mae`` and ``grad``.
         """
         l2 = fidelity_l2(u, x, use_ssim=self.use_ssim, ssim_window=self.ssim_window,
                          ssim_padding=self.ssim_padding, normalization=self.normalization)
@@ -259,10 +269,17 @@ class GELRLoss(nn.Module):
         if self.mae_weight > 0:  # beyond the paper: see `mae_weight`
             mae = (u - x.to(device=u.device, dtype=u.dtype)).abs().mean()
             out["mae"] = mae
-            out["loss"] = loss + self.mae_weight * mae
+            out["loss"] = out["loss"] + self.mae_weight * mae
+        if self.grad_weight > 0:  # beyond the paper: see `grad_weight`
+            diff = kornia.filters.spatial_gradient(
+                u - x.to(device=u.device, dtype=u.dtype), mode="diff", normalized=True
+            )
+            out["grad"] = diff.abs().mean()
+            out["loss"] = out["loss"] + self.grad_weight * out["grad"]
         return out
 
     def extra_repr(self) -> str:
         return (f"lambda1={self.lambda1}, lambda2={self.lambda2}, rho1={self.rho1}, "
                 f"rho2={self.rho2}, data_weight={self.data_weight}, boundary={self.boundary!r}, "
-                f"normalization={self.normalization!r}, mae_weight={self.mae_weight}")
+                f"normalization={self.normalization!r}, mae_weight={self.mae_weight}, "
+                f"grad_weight={self.grad_weight}")
