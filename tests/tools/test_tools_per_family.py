@@ -35,6 +35,11 @@ def test_identity_network_scores_as_the_input(tmp_path: Path, capsys) -> None:
         assert float(net) == pytest.approx(float(inp), abs=0.01)
         assert float(diff) == pytest.approx(float(net) - float(tv), abs=0.02)
     assert "per family" in out
+    # The identity keeps the ground truth exactly; TV does not.
+    kept = re.search(r"structure kept .*: net (\S+) dB\s+tv ([\d.]+) dB", out)
+    assert kept is not None
+    assert float(kept.group(1)) == float("inf")
+    assert float(kept.group(2)) < 80
 
 
 def test_unknown_method_named() -> None:
