@@ -185,3 +185,21 @@ def test_grad_weight_adds_mean_absolute_gradient_error() -> None:
     assert float(flat["grad"]) < 1e-6
     with pytest.raises(ValueError, match="grad_weight=-1"):
         GELRLoss(grad_weight=-1.0)
+
+
+def test_optional_terms_are_logged_by_the_training_step() -> None:
+    from functools import partial
+
+    from rpaf.lit import LitRPAF
+
+    lit = LitRPAF(net=torch.nn.Conv2d(3, 3, 3, padding=1),
+                  loss=GELRLoss(lambda1=0.0, mae_weight=1.0, grad_weight=2.0),
+                  optimizer=partial(torch.optim.Adam, lr=1e-3))
+    logged: dict[str, float] = {}
+    lit.log = lambda name, value, **_: logged.__setitem__(name, float(value))  # type: ignore[method-assign]
+    u, g, x = _batch(2, 3, 16, 16, dtype=torch.float32)
+    out = lit.training_step({"input": g, "target": x}, 0)
+    assert {"train/loss", "train/l2", "train/mae", "train/grad"} <= set(logged)
+    assert logged["train/loss"] == pytest.approx(
+        0.3 * logged["train/l2"] + logged["train/mae"] + 2.0 * logged["train/grad"], rel=1e-5)
+    assert out["u"].shape == g.shape
