@@ -180,7 +180,7 @@ def test_grad_weight_adds_mean_absolute_gradient_error() -> None:
     expected = torch.cat([dx.abs().flatten(), dy.abs().flatten()]).mean()
     torch.testing.assert_close(out["grad"], expected)
     torch.testing.assert_close(out["loss"], plain["loss"] + 0.5 * expected)
-    # A constant offset has no gradient error; an edge shifted by one pixel has.
+    # A constant offset changes no gradient, so it costs nothing here.
     flat = GELRLoss(lambda1=0.0, grad_weight=1.0)(x + 0.1, g, x, None)
     assert float(flat["grad"]) < 1e-6
     with pytest.raises(ValueError, match="grad_weight=-1"):

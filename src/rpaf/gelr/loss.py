@@ -266,14 +266,13 @@ class GELRLoss(nn.Module):
             l1 = torch.zeros((), device=u.device, dtype=u.dtype)
             loss = self.lambda2 * l2  # eq. 15 with lambda1 = 0
         out = {"loss": loss, "l1": l1, "l2": l2}
-        if self.mae_weight > 0:  # beyond the paper: see `mae_weight`
-            mae = (u - x.to(device=u.device, dtype=u.dtype)).abs().mean()
-            out["mae"] = mae
-            out["loss"] = out["loss"] + self.mae_weight * mae
-        if self.grad_weight > 0:  # beyond the paper: see `grad_weight`
-            diff = kornia.filters.spatial_gradient(
-                u - x.to(device=u.device, dtype=u.dtype), mode="diff", normalized=True
-            )
+        if self.mae_weight > 0 or self.grad_weight > 0:  # beyond the paper
+            err = u - x.to(device=u.device, dtype=u.dtype)
+        if self.mae_weight > 0:  # see `mae_weight`
+            out["mae"] = err.abs().mean()
+            out["loss"] = out["loss"] + self.mae_weight * out["mae"]
+        if self.grad_weight > 0:  # see `grad_weight`
+            diff = kornia.filters.spatial_gradient(err, mode="diff", normalized=True)
             out["grad"] = diff.abs().mean()
             out["loss"] = out["loss"] + self.grad_weight * out["grad"]
         return out
