@@ -228,3 +228,42 @@ def test_mixed_recipe_alternates_blends() -> None:
         assert pair_recipe("mix", i) == ("sps", "nks")[i % 2]
     with pytest.raises(ValueError, match="recipe"):
         make_pair(0, recipe="mix")  # a single pair needs a concrete blend
+
+
+def test_varied_structure_set_lowers_contrast_of_training_pairs_only() -> None:
+    """`varied`: about half the training structures at 0.15-0.6x contrast about their mean,
+    the texture still calibrated to the pair's PSNR; other pairs and other splits unchanged."""
+    from rpaf.data.synthetic import VARIED_CONTRAST
+
+    scaled = 0
+    for i in range(24):
+        base_in, base_gt, base_info = make_pair_with_info(i, size=SIZE, split="train")
+        inp, gt, info = make_pair_with_info(i, size=SIZE, split="train", structure_set="varied")
+        assert info["structure_set"] == "varied"
+        assert info["target_psnr"] == base_info["target_psnr"]
+        mean = base_gt.mean(axis=(0, 1))
+        ratio = float(np.std(gt - mean) / np.std(base_gt - mean))
+        if np.array_equal(gt, base_gt):
+            np.testing.assert_array_equal(inp, base_in)
+            continue
+        scaled += 1
+        assert VARIED_CONTRAST[0] - 1e-3 <= ratio <= VARIED_CONTRAST[1] + 1e-3
+        np.testing.assert_allclose(gt.mean(axis=(0, 1)), mean, atol=1e-4)
+        assert abs(_psnr(inp, gt) - info["target_psnr"]) < 0.5
+    assert 6 <= scaled <= 18
+    with pytest.raises(ValueError, match="train split only"):
+        make_pair(0, split="test", structure_set="varied")
+    with pytest.raises(ValueError, match="structure_set='odd'"):
+        make_pair(0, structure_set="odd")
+
+
+def test_datamodule_varies_only_the_training_split() -> None:
+    from rpaf.data import SyntheticDataModule
+
+    dm = SyntheticDataModule(n_train=6, n_val=2, n_test=2, size=32, structure_set="varied")
+    dm.setup("fit")
+    dm.setup("test")
+    assert dm.train_set.structure_set == "varied"
+    assert dm.val_set.structure_set == dm.test_set.structure_set == "base"
+    with pytest.raises(ValueError, match="data.structure_set"):
+        SyntheticDataModule(structure_set="soft")

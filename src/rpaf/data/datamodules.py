@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from rpaf.data.errors import DatasetError
 from rpaf.data.folders import PairedFolderDataset
-from rpaf.data.synthetic import DATASET_RECIPES, RECIPES, SyntheticPairDataset
+from rpaf.data.synthetic import DATASET_RECIPES, RECIPES, STRUCTURE_SETS, SyntheticPairDataset
 from rpaf.data.textures import check_texture_set
 from rpaf.data.transforms import collate
 
@@ -99,6 +99,8 @@ class SyntheticDataModule(_BaseDataModule):
             scores stay comparable with runs trained on one blend.
         texture_set: ``"base"`` (the original families) or ``"rich"`` (adds training-only
             families to train/val; the held-out test split is the same either way).
+        structure_set: ``"base"`` or ``"varied"`` (training split only: half of the
+            structures with reduced colour contrast; validation and test are unchanged).
     """
 
     def __init__(
@@ -116,6 +118,7 @@ class SyntheticDataModule(_BaseDataModule):
         pin_memory: bool = False,
         train_recipe: str | None = None,
         texture_set: str = "base",
+        structure_set: str = "base",
     ) -> None:
         super().__init__(batch_size=batch_size, num_workers=num_workers, pin_memory=pin_memory,
                          augment=augment)
@@ -127,16 +130,20 @@ class SyntheticDataModule(_BaseDataModule):
             raise ValueError(f"data.train_recipe={train_recipe!r} is not one of "
                              f"{DATASET_RECIPES} or null")
         check_texture_set(texture_set, key="data.texture_set")
+        if structure_set not in STRUCTURE_SETS:
+            raise ValueError(f"data.structure_set={structure_set!r} is not one of {STRUCTURE_SETS}")
         self.counts = {"train": n_train, "val": n_val, "test": n_test}
         self.size, self.recipe, self.seed, self.cache = size, recipe, seed, cache
         self.train_recipe = train_recipe or recipe
-        self.texture_set = texture_set
+        self.texture_set, self.structure_set = texture_set, structure_set
 
     def _make(self, split: str, augment: bool = False) -> SyntheticPairDataset:
         recipe = self.train_recipe if split == "train" else self.recipe
         return SyntheticPairDataset(self.counts[split], split=split, seed=self.seed,
                                     size=self.size, recipe=recipe, cache=self.cache,
-                                    augment=augment, texture_set=self.texture_set)
+                                    augment=augment, texture_set=self.texture_set,
+                                    structure_set=self.structure_set if split == "train"
+                                    else "base")
 
     def setup(self, stage: str | None = None) -> None:
         """Create the datasets needed by ``stage`` (``fit``/``validate``/``test``/``predict``)."""

@@ -42,7 +42,9 @@ __all__ = [
     "PSNR_RANGE",
     "RECIPES",
     "SPLITS",
+    "STRUCTURE_SETS",
     "SyntheticPairDataset",
+    "VARIED_CONTRAST",
     "blend_nks",
     "blend_sps",
     "make_pair",
@@ -51,6 +53,11 @@ __all__ = [
 ]
 
 RECIPES: tuple[str, ...] = ("sps", "nks")
+#: Structure sets: ``base`` (every split) or ``varied`` (training split only: half of the
+#: structures get their colour contrast about the mean scaled by a factor in
+#: :data:`VARIED_CONTRAST`, so faint edges next to strong texture are seen in training).
+STRUCTURE_SETS: tuple[str, ...] = ("base", "varied")
+VARIED_CONTRAST: tuple[float, float] = (0.15, 0.6)
 DATASET_RECIPES: tuple[str, ...] = (*RECIPES, "mix")  # mix: sps on even indices, nks on odd
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 _SPLIT_CODE = {"train": 0, "val": 1, "test": 2}
@@ -144,23 +151,44 @@ def pair_recipe(recipe: str, index: int) -> str:
     return recipe
 
 
+def _vary_structure(target: np.ndarray, seed: int, split: str, index: int) -> np.ndarray:
+    """``structure_set="varied"``: scale half the structures' contrast about their mean colour.
+
+    Uses its own random stream, so the base pair's structure and texture are unchanged.
+    """
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), _SPLIT_CODE[split],
+                                                        int(index), 7]))
+    if rng.random() >= 0.5:
+        return target
+    c = rng.uniform(*VARIED_CONTRAST)
+    mean = target.mean(axis=(0, 1), keepdims=True)
+    return (mean + c * (target - mean)).astype(np.float32)
+
+
 def make_pair_with_info(
     index: int, *, seed: int = 0, size: int = 256, recipe: str = "sps", split: str = "train",
-    texture_set: str = "base",
+    texture_set: str = "base", structure_set: str = "base",
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Like :func:`make_pair`, also returning how the pair was made.
 
     Returns:
         ``(input, target, info)``; ``info`` holds ``texture`` (tuple of
         :class:`~rpaf.data.textures.TextureComponent`), ``target_psnr``, ``strength``,
-        ``recipe``, ``split``, ``texture_set``.
+        ``recipe``, ``split``, ``texture_set``, ``structure_set``.
     """
     _check(recipe, split, size, texture_set=texture_set)
+    if structure_set not in STRUCTURE_SETS:
+        raise ValueError(f"structure_set={structure_set!r} is not one of {STRUCTURE_SETS}")
+    if structure_set != "base" and split != "train":
+        raise ValueError(f"structure_set={structure_set!r} applies to the train split only "
+                         f"(got split={split!r}): validation and test keep the base structures")
     if index < 0:
         raise ValueError(f"index must be >= 0, got {index}")
     ss = np.random.SeedSequence([int(seed), _SPLIT_CODE[split], int(index)])
     rng_s, rng_t, rng_b = (np.random.default_rng(s) for s in ss.spawn(3))
     target = make_structure(rng_s, size)
+    if structure_set == "varied":
+        target = _vary_structure(target, seed, split, index)
     psnr = float(rng_b.uniform(*PSNR_RANGE))
     colour = recipe == "nks"
     for _ in range(8):  # redraw a texture that is flat in view (e.g. a period >> size)
@@ -181,13 +209,14 @@ def make_pair_with_info(
         )
         inp = blend_nks(target, tex, strength, mean_colour)
     info = {"texture": comps, "target_psnr": psnr, "strength": strength,
-            "recipe": recipe, "split": split, "texture_set": texture_set}
+            "recipe": recipe, "split": split, "texture_set": texture_set,
+            "structure_set": structure_set}
     return inp.astype(np.float32), target.astype(np.float32), info
 
 
 def make_pair(
     index: int, *, seed: int = 0, size: int = 256, recipe: str = "sps", split: str = "train",
-    texture_set: str = "base",
+    texture_set: str = "base", structure_set: str = "base",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Generate one synthetic (input, target) pair.
 
@@ -201,12 +230,14 @@ def make_pair(
             draws textures from held-out families/orientations/scales.
         texture_set: ``"base"`` or ``"rich"`` (extra training-only families for train/val;
             :data:`rpaf.data.textures.TEXTURE_SETS`). The test split is the same for both.
+        structure_set: ``"base"`` or ``"varied"`` (train split only: half of the structures
+            with reduced colour contrast; :data:`STRUCTURE_SETS`).
 
     Returns:
         ``(input, target)``: float32 arrays (size, size, 3) in [0, 1].
     """
     inp, target, _ = make_pair_with_info(index, seed=seed, size=size, recipe=recipe, split=split,
-                                         texture_set=texture_set)
+                                         texture_set=texture_set, structure_set=structure_set)
     return inp, target
 
 
@@ -220,6 +251,7 @@ class SyntheticPairDataset(Dataset):
         size: Side length in pixels.
         recipe: ``"sps"``, ``"nks"`` or ``"mix"`` (sps on even indices, nks on odd).
         texture_set: ``"base"`` or ``"rich"`` (see :func:`make_pair`).
+        structure_set: ``"base"`` or ``"varied"`` (train split only; see :func:`make_pair`).
         cache: Keep generated pairs in memory (per process: with ``num_workers > 0`` use
             persistent workers, or each worker fills its own cache).
         augment: Random horizontal/vertical flips (same on input and target).
@@ -239,12 +271,16 @@ class SyntheticPairDataset(Dataset):
         cache: bool = False,
         augment: bool = False,
         texture_set: str = "base",
+        structure_set: str = "base",
     ) -> None:
         _check(recipe, split, size, DATASET_RECIPES, texture_set)
+        if structure_set not in STRUCTURE_SETS or (structure_set != "base" and split != "train"):
+            raise ValueError(f"structure_set={structure_set!r} with split={split!r}: use one of "
+                             f"{STRUCTURE_SETS}; anything but 'base' is for the train split only")
         if n < 0:
             raise ValueError(f"n must be >= 0, got {n}")
         self.n, self.split, self.seed, self.size, self.recipe = n, split, seed, size, recipe
-        self.augment, self.texture_set = augment, texture_set
+        self.augment, self.texture_set, self.structure_set = augment, texture_set, structure_set
         self._cache: dict[int, tuple[torch.Tensor, torch.Tensor]] | None = {} if cache else None
 
     def __len__(self) -> int:
@@ -257,7 +293,7 @@ class SyntheticPairDataset(Dataset):
         if pair is None:
             inp, tgt = make_pair(index, seed=self.seed, size=self.size,
                                  recipe=pair_recipe(self.recipe, index), split=self.split,
-                                 texture_set=self.texture_set)
+                                 texture_set=self.texture_set, structure_set=self.structure_set)
             pair = (to_tensor(inp), to_tensor(tgt))
             if self._cache is not None:
                 self._cache[index] = pair
