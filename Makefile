@@ -53,7 +53,8 @@ sweep-%: install ## run a paper ablation sweep, e.g. make sweep-alpha_beta ARGS=
 REAL_SAMPLES ?= ../shared/data/real-samples
 
 reproduce-tables: install ## run (or reuse) what the paper tables need, then build them: SCALE=smoke|mini|paper
-	@if [ -d "$(REAL_SAMPLES)" ]; then $(PY) -m rpaf.data.real_pairs $(REAL_SAMPLES) data/real_pairs; fi
+	@if [ -d "$(REAL_SAMPLES)" ]; then $(PY) -m rpaf.data.real_pairs $(REAL_SAMPLES) data/real_pairs; \
+	  $(PY) -m rpaf.data.nks_composites $(REAL_SAMPLES) data/nks_composites; fi
 	$(PY) -m rpaf.reproduce --scale $(SCALE) $(ARGS)
 
 bench: install ## model + GELR benchmarks (writes experiments/bench/)
