@@ -267,3 +267,41 @@ def test_datamodule_varies_only_the_training_split() -> None:
     assert dm.val_set.structure_set == dm.test_set.structure_set == "base"
     with pytest.raises(ValueError, match="data.structure_set"):
         SyntheticDataModule(structure_set="soft")
+
+
+def test_photo_structures_are_cartoonised_crops() -> None:
+    """`photo`: a deterministic, piecewise-constant crop of a bundled photograph."""
+    from rpaf.data.structures import make_photo_structure
+
+    a = make_photo_structure(np.random.default_rng(3), 64)
+    b = make_photo_structure(np.random.default_rng(3), 64)
+    np.testing.assert_array_equal(a, b)
+    assert a.shape == (64, 64, 3)
+    assert a.dtype == np.float32
+    assert 0.0 <= a.min() <= a.max() <= 1.0
+    colours = np.unique(a.reshape(-1, 3), axis=0)
+    assert 2 <= len(colours) <= 64 * 64 // 8  # segments of >= 8 px, painted flat
+    with pytest.raises(ValueError, match="size <= 299"):
+        make_photo_structure(np.random.default_rng(0), 400)
+
+
+def test_photo_structure_set_replaces_about_half_of_the_training_structures() -> None:
+    replaced = 0
+    for i in range(16):
+        base_gt = make_pair(i, size=SIZE, split="train")[1]
+        inp, gt, info = make_pair_with_info(i, size=SIZE, split="train", structure_set="photo")
+        assert info["structure_set"] == "photo"
+        if not np.array_equal(gt, base_gt):
+            replaced += 1
+            assert abs(_psnr(inp, gt) - info["target_psnr"]) < 0.5
+    assert 3 <= replaced <= 13
+    with pytest.raises(ValueError, match="train split only"):
+        make_pair(0, split="val", structure_set="photo")
+
+
+def test_photo_max_size_is_the_smallest_photo_less_one() -> None:
+    from rpaf.data.structures import PHOTO_MAX_SIZE, PHOTO_NAMES, _photo, make_photo_structure
+
+    assert min(min(_photo(n).shape[:2]) for n in PHOTO_NAMES) - 1 == PHOTO_MAX_SIZE
+    for seed in range(6):  # every photo can give the largest size
+        assert make_photo_structure(np.random.default_rng(seed), PHOTO_MAX_SIZE).shape[0] == 299

@@ -99,8 +99,9 @@ class SyntheticDataModule(_BaseDataModule):
             scores stay comparable with runs trained on one blend.
         texture_set: ``"base"`` (the original families) or ``"rich"`` (adds training-only
             families to train/val; the held-out test split is the same either way).
-        structure_set: ``"base"`` or ``"varied"`` (training split only: half of the
-            structures with reduced colour contrast; validation and test are unchanged).
+        structure_set: ``"base"``, ``"varied"`` (training split only: half of the
+            structures with reduced colour contrast) or ``"photo"`` (half of them cartoonised
+            photo crops); validation and test are unchanged.
     """
 
     def __init__(

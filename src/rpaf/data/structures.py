@@ -3,14 +3,27 @@
 A structure image is painted back to front: a flat (or smoothly graded) background, then random
 polygons, ellipses, full-width bands, thin lines and a few smooth-gradient regions, all with
 sharp edges. A quarter of the images are grey (R = G = B).
+
+:func:`make_photo_structure` draws the other kind (``data.structure_set=photo``, training split
+only): a random crop of one of scikit-image's bundled colour photographs (astronaut, cat,
+coffee, rocket; no download), downscaled by a random factor and cartoonised by a Felzenszwalb
+segmentation with every segment painted its mean colour. Its region layout, sizes and
+neighbouring colours are those of a natural scene, which the random shapes lack.
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from skimage.draw import polygon as draw_polygon
 
-__all__ = ["make_structure"]
+__all__ = ["PHOTO_MAX_SIZE", "PHOTO_NAMES", "make_photo_structure", "make_structure"]
+
+#: The scikit-image sample photographs (bundled with the package) behind ``photo`` structures.
+PHOTO_NAMES: tuple[str, ...] = ("astronaut", "chelsea", "coffee", "rocket")
+#: Largest ``photo`` structure side: the short side of the smallest photo (chelsea, 300) less one.
+PHOTO_MAX_SIZE = 299
 
 _SHAPES = ("polygon", "ellipse", "band", "line", "gradient")
 _SHAPE_P = (0.3, 0.25, 0.15, 0.15, 0.15)
@@ -113,3 +126,50 @@ def make_structure(rng: np.random.Generator, size: int) -> np.ndarray:
             dist = np.hypot(px - t * 2 * dx, py - t * 2 * dy)
             _paint(img, ys, xs, dist <= half_w, colour)
     return img
+
+
+@lru_cache(maxsize=len(PHOTO_NAMES))
+def _photo(name: str) -> np.ndarray:
+    """One bundled scikit-image photograph as (H, W, 3) float32 in [0, 1]."""
+    import skimage.data
+
+    return np.asarray(getattr(skimage.data, name)()[..., :3], np.float32) / 255.0
+
+
+def make_photo_structure(rng: np.random.Generator, size: int) -> np.ndarray:
+    """A cartoonised crop of a bundled photograph: a natural piecewise-constant structure.
+
+    The photo (one of :data:`PHOTO_NAMES`) is downscaled by a random factor between the one
+    that fits ``size`` into its short side and 0.6 (anti-aliased), cropped at a random place,
+    flipped at random, segmented (Felzenszwalb, scale 30-300, minimum segment 8-40 px) and
+    each segment painted with its mean colour.
+
+    Args:
+        rng: Source of randomness (the image is a deterministic function of its state).
+        size: Side length in pixels (at most the photos' short side, 300).
+
+    Returns:
+        (size, size, 3) float32 array in [0, 1].
+    """
+    from skimage.segmentation import felzenszwalb
+    from skimage.transform import rescale
+
+    if not 1 <= size <= PHOTO_MAX_SIZE:
+        raise ValueError(f"photo structures need 1 <= size <= {PHOTO_MAX_SIZE} (the short side "
+                         f"of the smallest photo, less one), got {size}: set data.size lower or "
+                         "use data.structure_set=base")
+    photo = _photo(PHOTO_NAMES[int(rng.integers(len(PHOTO_NAMES)))])
+    lo = (size + 1) / min(photo.shape[:2])
+    scaled = rescale(photo, rng.uniform(lo, max(lo, 0.6)), channel_axis=2, anti_aliasing=True)
+    y = int(rng.integers(0, scaled.shape[0] - size + 1))
+    x = int(rng.integers(0, scaled.shape[1] - size + 1))
+    crop = np.ascontiguousarray(scaled[y:y + size, x:x + size], dtype=np.float32)
+    if rng.random() < 0.5:
+        crop = crop[:, ::-1]
+    labels = felzenszwalb(crop, scale=float(rng.uniform(30, 300)), sigma=0.5,
+                          min_size=int(rng.integers(8, 41)))
+    flat = labels.ravel()
+    counts = np.bincount(flat)
+    means = np.stack([np.bincount(flat, crop[..., c].ravel()) for c in range(3)], 1)
+    means /= np.maximum(counts, 1)[:, None]
+    return np.clip(means[labels], 0.0, 1.0).astype(np.float32)

@@ -33,7 +33,7 @@ import torch
 from torch.utils.data import Dataset
 
 from rpaf.data.imageio import to_tensor
-from rpaf.data.structures import make_structure
+from rpaf.data.structures import make_photo_structure, make_structure
 from rpaf.data.textures import check_texture_set, render_texture, sample_texture
 from rpaf.data.transforms import random_flip
 
@@ -53,10 +53,12 @@ __all__ = [
 ]
 
 RECIPES: tuple[str, ...] = ("sps", "nks")
-#: Structure sets: ``base`` (every split) or ``varied`` (training split only: half of the
+#: Structure sets: ``base`` (every split); training split only: ``varied`` (half of the
 #: structures get their colour contrast about the mean scaled by a factor in
-#: :data:`VARIED_CONTRAST`, so faint edges next to strong texture are seen in training).
-STRUCTURE_SETS: tuple[str, ...] = ("base", "varied")
+#: :data:`VARIED_CONTRAST`, so faint edges next to strong texture are seen in training) or
+#: ``photo`` (half of the structures are cartoonised photo crops:
+#: :func:`rpaf.data.structures.make_photo_structure`).
+STRUCTURE_SETS: tuple[str, ...] = ("base", "varied", "photo")
 VARIED_CONTRAST: tuple[float, float] = (0.15, 0.6)
 DATASET_RECIPES: tuple[str, ...] = (*RECIPES, "mix")  # mix: sps on even indices, nks on odd
 SPLITS: tuple[str, ...] = ("train", "val", "test")
@@ -151,13 +153,26 @@ def pair_recipe(recipe: str, index: int) -> str:
     return recipe
 
 
+def _structure_rng(seed: int, split: str, index: int) -> np.random.Generator:
+    """The random stream of the non-base structure sets (independent of the base streams)."""
+    return np.random.default_rng(np.random.SeedSequence([int(seed), _SPLIT_CODE[split],
+                                                         int(index), 7]))
+
+
+def _photo_structure(target: np.ndarray, seed: int, split: str, index: int) -> np.ndarray:
+    """``structure_set="photo"``: replace half the structures by a cartoonised photo crop."""
+    rng = _structure_rng(seed, split, index)
+    if rng.random() >= 0.5:
+        return target
+    return make_photo_structure(rng, target.shape[0])
+
+
 def _vary_structure(target: np.ndarray, seed: int, split: str, index: int) -> np.ndarray:
     """``structure_set="varied"``: scale half the structures' contrast about their mean colour.
 
     Uses its own random stream, so the base pair's structure and texture are unchanged.
     """
-    rng = np.random.default_rng(np.random.SeedSequence([int(seed), _SPLIT_CODE[split],
-                                                        int(index), 7]))
+    rng = _structure_rng(seed, split, index)
     if rng.random() >= 0.5:
         return target
     c = rng.uniform(*VARIED_CONTRAST)
@@ -189,6 +204,8 @@ def make_pair_with_info(
     target = make_structure(rng_s, size)
     if structure_set == "varied":
         target = _vary_structure(target, seed, split, index)
+    elif structure_set == "photo":
+        target = _photo_structure(target, seed, split, index)
     psnr = float(rng_b.uniform(*PSNR_RANGE))
     colour = recipe == "nks"
     for _ in range(8):  # redraw a texture that is flat in view (e.g. a period >> size)
@@ -230,8 +247,9 @@ def make_pair(
             draws textures from held-out families/orientations/scales.
         texture_set: ``"base"`` or ``"rich"`` (extra training-only families for train/val;
             :data:`rpaf.data.textures.TEXTURE_SETS`). The test split is the same for both.
-        structure_set: ``"base"`` or ``"varied"`` (train split only: half of the structures
-            with reduced colour contrast; :data:`STRUCTURE_SETS`).
+        structure_set: ``"base"``, ``"varied"`` (train split only: half of the structures
+            with reduced colour contrast) or ``"photo"`` (train split only: half of them
+            cartoonised photo crops); :data:`STRUCTURE_SETS`.
 
     Returns:
         ``(input, target)``: float32 arrays (size, size, 3) in [0, 1].
@@ -251,7 +269,8 @@ class SyntheticPairDataset(Dataset):
         size: Side length in pixels.
         recipe: ``"sps"``, ``"nks"`` or ``"mix"`` (sps on even indices, nks on odd).
         texture_set: ``"base"`` or ``"rich"`` (see :func:`make_pair`).
-        structure_set: ``"base"`` or ``"varied"`` (train split only; see :func:`make_pair`).
+        structure_set: ``"base"``, ``"varied"`` or ``"photo"`` (train split only; see
+            :func:`make_pair`).
         cache: Keep generated pairs in memory (per process: with ``num_workers > 0`` use
             persistent workers, or each worker fills its own cache).
         augment: Random horizontal/vertical flips (same on input and target).
