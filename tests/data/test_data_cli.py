@@ -39,6 +39,17 @@ def test_make_data_rerun_and_foreign_files(tmp_path: Path, capsys) -> None:
     assert make_data([*args, "--overwrite", "--bits", "16"]) == 0
 
 
+def test_make_data_structure_set(tmp_path: Path, capsys) -> None:
+    assert make_data([str(tmp_path / "tr"), "--n", "4", "--size", "24",
+                      "--structure-set", "photo"]) == 0
+    gt = make_pair(3, size=24, structure_set="photo")[1]
+    np.testing.assert_allclose(read_image(tmp_path / "tr" / "gt" / "train_00003.png"), gt,
+                               atol=0.5 / 255)
+    assert make_data([str(tmp_path / "te"), "--n", "1", "--split", "test",
+                      "--structure-set", "varied"]) == 2
+    assert "train split only" in capsys.readouterr().out
+
+
 def test_stats_writes_markdown(tmp_path: Path) -> None:
     md = tmp_path / "stats.md"
     assert stats_main(["--n", "3", "--size", "24", "--recipes", "sps", "--splits", "val",

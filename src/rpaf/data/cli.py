@@ -13,7 +13,13 @@ from rich.table import Table
 
 from rpaf.data.imageio import write_image
 from rpaf.data.stats import pair_metrics, summarise
-from rpaf.data.synthetic import DATASET_RECIPES, SPLITS, make_pair, pair_recipe
+from rpaf.data.synthetic import (
+    DATASET_RECIPES,
+    SPLITS,
+    STRUCTURE_SETS,
+    make_pair,
+    pair_recipe,
+)
 from rpaf.data.textures import TEXTURE_SETS
 
 __all__ = ["main"]
@@ -32,6 +38,9 @@ def _parser() -> argparse.ArgumentParser:
                     help="blending recipe (mix: sps on even, nks on odd indices)")
     ap.add_argument("--texture-set", choices=sorted(TEXTURE_SETS), default="base",
                     help="rich: add the training-only texture families (train/val splits)")
+    ap.add_argument("--structure-set", choices=STRUCTURE_SETS, default="base",
+                    help="varied/photo: low-contrast or cartoonised-photo structures for half "
+                    "of the pairs (train split only)")
     ap.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
     ap.add_argument("--split", choices=SPLITS, default="train",
                     help="texture/seed split: test uses held-out texture parameters")
@@ -49,6 +58,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.n < 1:
         console.print(f"[red]--n must be >= 1, got {args.n}")
         return 2
+    if args.structure_set != "base" and args.split != "train":
+        console.print(f"[red]--structure-set {args.structure_set} changes the train split only "
+                      f"(got --split {args.split}): drop it, or write --split train")
+        return 2
     dirs = {"input": args.out / "input", "gt": args.out / "gt"}
     names = {f"{args.split}_{i:05d}.png" for i in range(args.n)}
     extra = sorted(str(p) for d in dirs.values() if d.is_dir() for p in d.iterdir()
@@ -62,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for i in range(args.n):
         inp, gt = make_pair(i, seed=args.seed, size=args.size,
                             recipe=pair_recipe(args.recipe, i), split=args.split,
-                            texture_set=args.texture_set)
+                            texture_set=args.texture_set, structure_set=args.structure_set)
         name = f"{args.split}_{i:05d}.png"  # as in `names` above
         write_image(dirs["input"] / name, inp, bits=args.bits)
         write_image(dirs["gt"] / name, gt, bits=args.bits)
