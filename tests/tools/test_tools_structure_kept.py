@@ -1,0 +1,59 @@
+"""tools/structure_kept.py: how well smoothers keep clean structure images."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+TOOL = Path(__file__).resolve().parents[2] / "tools" / "structure_kept.py"
+
+
+def _tool():
+    sys.path.insert(0, str(TOOL.parent))
+    spec = importlib.util.spec_from_file_location("structure_kept", TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _identity_ckpt(path: Path, scale: float = 1.0) -> Path:
+    weight = scale * torch.eye(3).reshape(3, 3, 1, 1)
+    torch.save({"state_dict": {"net.weight": weight, "net.bias": torch.zeros(3)},
+                "hyper_parameters": {"config": {"model": {
+                    "_target_": "torch.nn.Conv2d", "in_channels": 3, "out_channels": 3,
+                    "kernel_size": 1}}}}, path)
+    return path
+
+
+def test_identity_keeps_everything_and_a_dimmer_does_not(tmp_path: Path, capsys) -> None:
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "gt"
+    folder.mkdir()
+    for k in range(3):
+        Image.fromarray(rng.integers(0, 256, (20, 24, 3), np.uint8)).save(folder / f"{k}.png")
+    ident = _identity_ckpt(tmp_path / "id.ckpt")
+    dim = _identity_ckpt(tmp_path / "dim.ckpt", scale=0.9)  # u = 0.9 g: a known error
+    assert _tool().main([str(folder), "--ckpt", str(ident), "--ckpt", str(dim),
+                         "--method", "tv"]) == 0
+    out = capsys.readouterr().out
+    rows = dict(re.findall(r"\| (\S+) \| ([\d.]+|inf) \|", out))
+    assert float(rows[str(ident)]) > 90  # exact copy (torchmetrics caps the zero-MSE PSNR)
+    imgs = [np.asarray(Image.open(folder / f"{k}.png"), np.float64) / 255 for k in range(3)]
+    want = np.mean([10 * np.log10(1 / np.mean((0.1 * g) ** 2)) for g in imgs])
+    assert float(rows[str(dim)]) == pytest.approx(want, abs=0.02)
+    assert float(rows["method=tv"]) < 60
+
+
+def test_empty_folder_and_nothing_to_score(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="no images"):
+        _tool().main([str(tmp_path), "--method", "tv"])
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
+    with pytest.raises(SystemExit, match="nothing to score"):
+        _tool().main([str(tmp_path)])
