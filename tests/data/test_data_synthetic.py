@@ -305,3 +305,32 @@ def test_photo_max_size_is_the_smallest_photo_less_one() -> None:
     assert min(min(_photo(n).shape[:2]) for n in PHOTO_NAMES) - 1 == PHOTO_MAX_SIZE
     for seed in range(6):  # every photo can give the largest size
         assert make_photo_structure(np.random.default_rng(seed), PHOTO_MAX_SIZE).shape[0] == 299
+
+
+def test_psnr_range_moves_only_the_texture_strength() -> None:
+    from rpaf.data.synthetic import check_psnr_range
+
+    for i in range(6):
+        base_in, base_gt, base_info = make_pair_with_info(i, size=SIZE)
+        inp, gt, info = make_pair_with_info(i, size=SIZE, psnr_range=(20.0, 40.0))
+        np.testing.assert_array_equal(gt, base_gt)  # same structure, same draw
+        u = (base_info["target_psnr"] - PSNR_RANGE[0]) / (PSNR_RANGE[1] - PSNR_RANGE[0])
+        assert info["target_psnr"] == pytest.approx(20.0 + 20.0 * u)
+        assert abs(_psnr(inp, gt) - info["target_psnr"]) < 0.5
+    assert check_psnr_range([20, 40]) == (20.0, 40.0)
+    for bad in ([32, 20], [5, 30], [20, 70], [20], "20-40"):
+        with pytest.raises(ValueError, match="psnr_range"):
+            check_psnr_range(bad)
+
+
+def test_datamodule_train_psnr_range_is_for_training_only() -> None:
+    from rpaf.data import SyntheticDataModule
+
+    dm = SyntheticDataModule(n_train=4, n_val=2, n_test=2, size=32, train_psnr_range=[30, 40])
+    dm.setup("fit")
+    dm.setup("test")
+    assert dm.train_set.psnr_range == (30.0, 40.0)
+    assert dm.val_set.psnr_range is None
+    assert dm.test_set.psnr_range is None
+    with pytest.raises(ValueError, match="data.train_psnr_range"):
+        SyntheticDataModule(train_psnr_range=[40, 30])

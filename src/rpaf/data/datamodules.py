@@ -20,7 +20,13 @@ from torch.utils.data import DataLoader, Dataset
 
 from rpaf.data.errors import DatasetError
 from rpaf.data.folders import PairedFolderDataset
-from rpaf.data.synthetic import DATASET_RECIPES, RECIPES, STRUCTURE_SETS, SyntheticPairDataset
+from rpaf.data.synthetic import (
+    DATASET_RECIPES,
+    RECIPES,
+    STRUCTURE_SETS,
+    SyntheticPairDataset,
+    check_psnr_range,
+)
 from rpaf.data.textures import check_texture_set
 from rpaf.data.transforms import collate
 
@@ -102,6 +108,8 @@ class SyntheticDataModule(_BaseDataModule):
         structure_set: ``"base"``, ``"varied"`` (training split only: half of the
             structures with reduced colour contrast) or ``"photo"`` (half of them cartoonised
             photo crops); validation and test are unchanged.
+        train_psnr_range: ``[lo, hi]`` dB range of the training pairs' input-vs-target PSNR
+            (``None``: 20-32 dB, as validation and test). A higher ``hi`` adds faint textures.
     """
 
     def __init__(
@@ -120,6 +128,7 @@ class SyntheticDataModule(_BaseDataModule):
         train_recipe: str | None = None,
         texture_set: str = "base",
         structure_set: str = "base",
+        train_psnr_range: Sequence[float] | None = None,
     ) -> None:
         super().__init__(batch_size=batch_size, num_workers=num_workers, pin_memory=pin_memory,
                          augment=augment)
@@ -137,6 +146,8 @@ class SyntheticDataModule(_BaseDataModule):
         self.size, self.recipe, self.seed, self.cache = size, recipe, seed, cache
         self.train_recipe = train_recipe or recipe
         self.texture_set, self.structure_set = texture_set, structure_set
+        self.train_psnr_range = (None if train_psnr_range is None
+                                 else check_psnr_range(train_psnr_range, "data.train_psnr_range"))
 
     def _make(self, split: str, augment: bool = False) -> SyntheticPairDataset:
         recipe = self.train_recipe if split == "train" else self.recipe
@@ -144,7 +155,9 @@ class SyntheticDataModule(_BaseDataModule):
                                     size=self.size, recipe=recipe, cache=self.cache,
                                     augment=augment, texture_set=self.texture_set,
                                     structure_set=self.structure_set if split == "train"
-                                    else "base")
+                                    else "base",
+                                    psnr_range=self.train_psnr_range if split == "train"
+                                    else None)
 
     def setup(self, stage: str | None = None) -> None:
         """Create the datasets needed by ``stage`` (``fit``/``validate``/``test``/``predict``)."""

@@ -25,7 +25,7 @@ does not depend on the recipe. Splits also differ in texture parameters: see
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -47,6 +47,7 @@ __all__ = [
     "VARIED_CONTRAST",
     "blend_nks",
     "blend_sps",
+    "check_psnr_range",
     "make_pair",
     "make_pair_with_info",
     "pair_recipe",
@@ -180,9 +181,22 @@ def _vary_structure(target: np.ndarray, seed: int, split: str, index: int) -> np
     return (mean + c * (target - mean)).astype(np.float32)
 
 
+def check_psnr_range(psnr_range: Sequence[float], key: str = "psnr_range") -> tuple[float, float]:
+    """``(lo, hi)`` as floats if ``10 <= lo < hi <= 60`` dB, else a ValueError naming ``key``."""
+    try:
+        lo, hi = (float(v) for v in psnr_range)
+    except (TypeError, ValueError):
+        raise ValueError(f"{key}={psnr_range!r}: give two numbers [lo, hi] in dB, e.g. "
+                         f"[{PSNR_RANGE[0]:g}, {PSNR_RANGE[1]:g}]") from None
+    if not 10.0 <= lo < hi <= 60.0:
+        raise ValueError(f"{key}=[{lo:g}, {hi:g}]: need 10 <= lo < hi <= 60 (dB)")
+    return lo, hi
+
+
 def make_pair_with_info(
     index: int, *, seed: int = 0, size: int = 256, recipe: str = "sps", split: str = "train",
     texture_set: str = "base", structure_set: str = "base",
+    psnr_range: Sequence[float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Like :func:`make_pair`, also returning how the pair was made.
 
@@ -206,7 +220,8 @@ def make_pair_with_info(
         target = _vary_structure(target, seed, split, index)
     elif structure_set == "photo":
         target = _photo_structure(target, seed, split, index)
-    psnr = float(rng_b.uniform(*PSNR_RANGE))
+    lo, hi = PSNR_RANGE if psnr_range is None else check_psnr_range(psnr_range)
+    psnr = float(rng_b.uniform(lo, hi))
     colour = recipe == "nks"
     for _ in range(8):  # redraw a texture that is flat in view (e.g. a period >> size)
         comps = sample_texture(rng_t, split, texture_set)
@@ -234,6 +249,7 @@ def make_pair_with_info(
 def make_pair(
     index: int, *, seed: int = 0, size: int = 256, recipe: str = "sps", split: str = "train",
     texture_set: str = "base", structure_set: str = "base",
+    psnr_range: Sequence[float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Generate one synthetic (input, target) pair.
 
@@ -250,12 +266,15 @@ def make_pair(
         structure_set: ``"base"``, ``"varied"`` (train split only: half of the structures
             with reduced colour contrast) or ``"photo"`` (train split only: half of them
             cartoonised photo crops); :data:`STRUCTURE_SETS`.
+        psnr_range: ``(lo, hi)`` dB range of the drawn input-vs-target PSNR; ``None``:
+            :data:`PSNR_RANGE`. The draw itself is the same, so only the strengths change.
 
     Returns:
         ``(input, target)``: float32 arrays (size, size, 3) in [0, 1].
     """
     inp, target, _ = make_pair_with_info(index, seed=seed, size=size, recipe=recipe, split=split,
-                                         texture_set=texture_set, structure_set=structure_set)
+                                         texture_set=texture_set, structure_set=structure_set,
+                                         psnr_range=psnr_range)
     return inp, target
 
 
@@ -271,6 +290,7 @@ class SyntheticPairDataset(Dataset):
         texture_set: ``"base"`` or ``"rich"`` (see :func:`make_pair`).
         structure_set: ``"base"``, ``"varied"`` or ``"photo"`` (train split only; see
             :func:`make_pair`).
+        psnr_range: Input-vs-target PSNR range (dB) of the pairs; ``None``: :data:`PSNR_RANGE`.
         cache: Keep generated pairs in memory (per process: with ``num_workers > 0`` use
             persistent workers, or each worker fills its own cache).
         augment: Random horizontal/vertical flips (same on input and target).
@@ -291,8 +311,10 @@ class SyntheticPairDataset(Dataset):
         augment: bool = False,
         texture_set: str = "base",
         structure_set: str = "base",
+        psnr_range: Sequence[float] | None = None,
     ) -> None:
         _check(recipe, split, size, DATASET_RECIPES, texture_set)
+        self.psnr_range = None if psnr_range is None else check_psnr_range(psnr_range)
         if structure_set not in STRUCTURE_SETS or (structure_set != "base" and split != "train"):
             raise ValueError(f"structure_set={structure_set!r} with split={split!r}: use one of "
                              f"{STRUCTURE_SETS}; anything but 'base' is for the train split only")
@@ -312,7 +334,8 @@ class SyntheticPairDataset(Dataset):
         if pair is None:
             inp, tgt = make_pair(index, seed=self.seed, size=self.size,
                                  recipe=pair_recipe(self.recipe, index), split=self.split,
-                                 texture_set=self.texture_set, structure_set=self.structure_set)
+                                 texture_set=self.texture_set, structure_set=self.structure_set,
+                                 psnr_range=self.psnr_range)
             pair = (to_tensor(inp), to_tensor(tgt))
             if self._cache is not None:
                 self._cache[index] = pair
