@@ -334,3 +334,18 @@ def test_datamodule_train_psnr_range_is_for_training_only() -> None:
     assert dm.test_set.psnr_range is None
     with pytest.raises(ValueError, match="data.train_psnr_range"):
         SyntheticDataModule(train_psnr_range=[40, 30])
+
+
+def test_train_psnr_range_from_hydra_saves_as_a_plain_list(tmp_path) -> None:
+    """A ListConfig in the saved hyperparameters would break weights_only checkpoint loading."""
+    import torch
+    from omegaconf import OmegaConf
+
+    from rpaf.data import SyntheticDataModule
+
+    cfg = OmegaConf.create({"train_psnr_range": [20, 40]})
+    dm = SyntheticDataModule(n_train=2, size=32, train_psnr_range=cfg.train_psnr_range)
+    assert type(dm.hparams["train_psnr_range"]) is list
+    torch.save({"datamodule_hyper_parameters": dict(dm.hparams)}, tmp_path / "h.pt")
+    loaded = torch.load(tmp_path / "h.pt", weights_only=True)
+    assert loaded["datamodule_hyper_parameters"]["train_psnr_range"] == [20.0, 40.0]

@@ -132,6 +132,9 @@ class SyntheticDataModule(_BaseDataModule):
     ) -> None:
         super().__init__(batch_size=batch_size, num_workers=num_workers, pin_memory=pin_memory,
                          augment=augment)
+        if train_psnr_range is not None:  # a plain list in the saved hyperparameters: an
+            # OmegaConf ListConfig there would make the checkpoint refuse weights_only loading
+            train_psnr_range = list(check_psnr_range(train_psnr_range, "data.train_psnr_range"))
         self.save_hyperparameters(logger=False)
         if recipe not in RECIPES:
             raise ValueError(f"data.recipe={recipe!r} is not one of {RECIPES} (a mixed training "
@@ -146,8 +149,7 @@ class SyntheticDataModule(_BaseDataModule):
         self.size, self.recipe, self.seed, self.cache = size, recipe, seed, cache
         self.train_recipe = train_recipe or recipe
         self.texture_set, self.structure_set = texture_set, structure_set
-        self.train_psnr_range = (None if train_psnr_range is None
-                                 else check_psnr_range(train_psnr_range, "data.train_psnr_range"))
+        self.train_psnr_range = None if train_psnr_range is None else tuple(train_psnr_range)
 
     def _make(self, split: str, augment: bool = False) -> SyntheticPairDataset:
         recipe = self.train_recipe if split == "train" else self.recipe
