@@ -246,3 +246,14 @@ def test_synthetic_train_recipe_and_texture_set() -> None:
         SyntheticDataModule(recipe="mix")
     with pytest.raises(ValueError, match="data.texture_set='x'"):
         SyntheticDataModule(texture_set="x")
+
+
+def test_paired_folder_list_size_from_hydra_saves_as_a_plain_list(tmp_path: Path) -> None:
+    """A ListConfig in the saved hyperparameters would break weights_only checkpoint loading."""
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.create({"size": [32, 48]})
+    dm = PairedFolderDataModule(str(tmp_path), size=cfg.size)  # as Hydra passes it
+    assert type(dm.hparams["size"]) is list
+    torch.save({"h": dict(dm.hparams)}, tmp_path / "h.pt")
+    assert torch.load(tmp_path / "h.pt", weights_only=True)["h"]["size"] == [32, 48]

@@ -232,6 +232,8 @@ class PairedFolderDataModule(_BaseDataModule):
     ) -> None:
         super().__init__(batch_size=batch_size, num_workers=num_workers, pin_memory=pin_memory,
                          augment=augment)
+        if size is not None and not isinstance(size, int):  # Hydra list -> plain list, so
+            size = list(size)  # the checkpoint's hyperparameters load with weights_only
         self.save_hyperparameters(logger=False)
         if not 0.0 <= val_fraction < 1.0:
             raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
