@@ -25,11 +25,10 @@ from torchmetrics.functional.image import peak_signal_noise_ratio as psnr
 
 from rpaf.checkpoints import load_network
 from rpaf.data.imageio import read_image
+from rpaf.smooth import IMAGE_SUFFIXES, expand_inputs
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from per_family import load_method  # noqa: E402
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 
 
 def kept_scores(smoother, images: list[torch.Tensor]) -> list[float]:
@@ -51,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--method", action="append", default=[],
                     help="conf/method config, e.g. tv or rtv_tuned (repeatable)")
     args = ap.parse_args(argv)
-    files = sorted(p for p in args.folder.glob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    files, _ = expand_inputs([str(args.folder)])
     if not files:
         raise SystemExit(f"{args.folder}: no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
     if not args.ckpt and not args.method:

@@ -39,8 +39,13 @@ def build(node: Any, key: str, **kwargs: Any) -> Any:
 
 
 def build_datamodule(cfg: DictConfig) -> LightningDataModule:
-    """The DataModule of ``cfg.data``."""
-    return build(cfg.get("data"), "data")
+    """The DataModule of ``cfg.data``.
+
+    Built with ``_convert_="all"``: list/dict values (``data.size=[h,w]``,
+    ``data.train_psnr_range=[20,40]``) arrive as plain Python containers, so the hyperparameters
+    a DataModule saves into a checkpoint load with ``torch.load(weights_only=True)``.
+    """
+    return build(cfg.get("data"), "data", _convert_="all")
 
 
 def build_net(cfg: DictConfig) -> Any:

@@ -250,10 +250,11 @@ def test_synthetic_train_recipe_and_texture_set() -> None:
 
 def test_paired_folder_list_size_from_hydra_saves_as_a_plain_list(tmp_path: Path) -> None:
     """A ListConfig in the saved hyperparameters would break weights_only checkpoint loading."""
-    from omegaconf import OmegaConf
+    from rpaf.builders import build_datamodule
 
-    cfg = OmegaConf.create({"size": [32, 48]})
-    dm = PairedFolderDataModule(str(tmp_path), size=cfg.size)  # as Hydra passes it
+    cfg = OmegaConf.create({"data": {"_target_": "rpaf.data.PairedFolderDataModule",
+                                     "root": str(tmp_path), "size": [32, 48]}})
+    dm = build_datamodule(cfg)
     assert type(dm.hparams["size"]) is list
     torch.save({"h": dict(dm.hparams)}, tmp_path / "h.pt")
     assert torch.load(tmp_path / "h.pt", weights_only=True)["h"]["size"] == [32, 48]

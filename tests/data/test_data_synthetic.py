@@ -341,10 +341,11 @@ def test_train_psnr_range_from_hydra_saves_as_a_plain_list(tmp_path) -> None:
     import torch
     from omegaconf import OmegaConf
 
-    from rpaf.data import SyntheticDataModule
+    from rpaf.builders import build_datamodule
 
-    cfg = OmegaConf.create({"train_psnr_range": [20, 40]})
-    dm = SyntheticDataModule(n_train=2, size=32, train_psnr_range=cfg.train_psnr_range)
+    cfg = OmegaConf.create({"data": {"_target_": "rpaf.data.SyntheticDataModule", "n_train": 2,
+                                     "size": 32, "train_psnr_range": [20, 40]}})
+    dm = build_datamodule(cfg)
     assert type(dm.hparams["train_psnr_range"]) is list
     torch.save({"datamodule_hyper_parameters": dict(dm.hparams)}, tmp_path / "h.pt")
     loaded = torch.load(tmp_path / "h.pt", weights_only=True)

@@ -23,9 +23,9 @@ from rpaf.data.folders import PairedFolderDataset
 from rpaf.data.synthetic import (
     DATASET_RECIPES,
     RECIPES,
-    STRUCTURE_SETS,
     SyntheticPairDataset,
     check_psnr_range,
+    check_structure_set,
 )
 from rpaf.data.textures import check_texture_set
 from rpaf.data.transforms import collate
@@ -132,9 +132,6 @@ class SyntheticDataModule(_BaseDataModule):
     ) -> None:
         super().__init__(batch_size=batch_size, num_workers=num_workers, pin_memory=pin_memory,
                          augment=augment)
-        if train_psnr_range is not None:  # a plain list in the saved hyperparameters: an
-            # OmegaConf ListConfig there would make the checkpoint refuse weights_only loading
-            train_psnr_range = list(check_psnr_range(train_psnr_range, "data.train_psnr_range"))
         self.save_hyperparameters(logger=False)
         if recipe not in RECIPES:
             raise ValueError(f"data.recipe={recipe!r} is not one of {RECIPES} (a mixed training "
@@ -143,13 +140,13 @@ class SyntheticDataModule(_BaseDataModule):
             raise ValueError(f"data.train_recipe={train_recipe!r} is not one of "
                              f"{DATASET_RECIPES} or null")
         check_texture_set(texture_set, key="data.texture_set")
-        if structure_set not in STRUCTURE_SETS:
-            raise ValueError(f"data.structure_set={structure_set!r} is not one of {STRUCTURE_SETS}")
+        check_structure_set(structure_set, key="data.structure_set")
         self.counts = {"train": n_train, "val": n_val, "test": n_test}
         self.size, self.recipe, self.seed, self.cache = size, recipe, seed, cache
         self.train_recipe = train_recipe or recipe
         self.texture_set, self.structure_set = texture_set, structure_set
-        self.train_psnr_range = None if train_psnr_range is None else tuple(train_psnr_range)
+        self.train_psnr_range = (None if train_psnr_range is None
+                                 else check_psnr_range(train_psnr_range, "data.train_psnr_range"))
 
     def _make(self, split: str, augment: bool = False) -> SyntheticPairDataset:
         recipe = self.train_recipe if split == "train" else self.recipe
@@ -232,8 +229,6 @@ class PairedFolderDataModule(_BaseDataModule):
     ) -> None:
         super().__init__(batch_size=batch_size, num_workers=num_workers, pin_memory=pin_memory,
                          augment=augment)
-        if size is not None and not isinstance(size, int):  # Hydra list -> plain list, so
-            size = list(size)  # the checkpoint's hyperparameters load with weights_only
         self.save_hyperparameters(logger=False)
         if not 0.0 <= val_fraction < 1.0:
             raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")

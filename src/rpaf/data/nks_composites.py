@@ -33,6 +33,7 @@ import numpy as np
 from PIL import Image
 
 from rpaf.data.errors import DatasetError
+from rpaf.data.imageio import write_image
 from rpaf.data.synthetic import blend_nks
 
 __all__ = ["compose_pair", "main", "prepare_nks_composites"]
@@ -71,10 +72,6 @@ def compose_pair(structure: Image.Image, texture: Image.Image) -> tuple[np.ndarr
     return blend_nks(gt, tex, 1.0, np.zeros(3, np.float32)), gt
 
 
-def _to_png(arr: np.ndarray, path: Path) -> None:
-    Image.fromarray(np.round(np.clip(arr, 0.0, 1.0) * 255.0).astype(np.uint8)).save(path)
-
-
 def prepare_nks_composites(samples: str | Path, out: str | Path) -> list[str]:
     """Write every structure x texture composite as ``out/input/SiiTjj.png`` + ``out/gt/``.
 
@@ -106,8 +103,8 @@ def prepare_nks_composites(samples: str | Path, out: str | Path) -> list[str]:
         for j, t_path in enumerate(textures, 1):
             inp, gt = compose_pair(structure, _load(t_path))
             name = f"S{i:02d}T{j:02d}"
-            _to_png(inp, out / "input" / f"{name}.png")
-            _to_png(gt, out / "gt" / f"{name}.png")
+            write_image(out / "input" / f"{name}.png", inp)
+            write_image(out / "gt" / f"{name}.png", gt)
             names.append(name)
     return names
 

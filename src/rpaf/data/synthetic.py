@@ -48,6 +48,7 @@ __all__ = [
     "blend_nks",
     "blend_sps",
     "check_psnr_range",
+    "check_structure_set",
     "make_pair",
     "make_pair_with_info",
     "pair_recipe",
@@ -154,28 +155,31 @@ def pair_recipe(recipe: str, index: int) -> str:
     return recipe
 
 
-def _structure_rng(seed: int, split: str, index: int) -> np.random.Generator:
-    """The random stream of the non-base structure sets (independent of the base streams)."""
-    return np.random.default_rng(np.random.SeedSequence([int(seed), _SPLIT_CODE[split],
-                                                         int(index), 7]))
+def check_structure_set(name: str, split: str | None = None,
+                        key: str = "structure_set") -> None:
+    """ValueError naming ``key`` unless ``name`` is in :data:`STRUCTURE_SETS` and, for a
+    non-base set, ``split`` is ``"train"`` or ``None`` (not yet known)."""
+    if name not in STRUCTURE_SETS:
+        raise ValueError(f"{key}={name!r} is not one of {STRUCTURE_SETS}")
+    if name != "base" and split not in (None, "train"):
+        raise ValueError(f"{key}={name!r} applies to the train split only (got "
+                         f"split={split!r}): validation and test keep the base structures")
 
 
-def _photo_structure(target: np.ndarray, seed: int, split: str, index: int) -> np.ndarray:
-    """``structure_set="photo"``: replace half the structures by a cartoonised photo crop."""
-    rng = _structure_rng(seed, split, index)
-    if rng.random() >= 0.5:
-        return target
-    return make_photo_structure(rng, target.shape[0])
+def _alter_structure(target: np.ndarray, structure_set: str, seed: int, split: str,
+                     index: int) -> np.ndarray:
+    """The non-base structure sets: half the structures are altered, the others kept.
 
-
-def _vary_structure(target: np.ndarray, seed: int, split: str, index: int) -> np.ndarray:
-    """``structure_set="varied"``: scale half the structures' contrast about their mean colour.
-
-    Uses its own random stream, so the base pair's structure and texture are unchanged.
+    ``varied`` scales the contrast about the mean colour by a factor in
+    :data:`VARIED_CONTRAST`; ``photo`` replaces the structure by a cartoonised photo crop. The
+    draws use their own random stream, so the base pair's structure and texture are unchanged.
     """
-    rng = _structure_rng(seed, split, index)
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), _SPLIT_CODE[split],
+                                                        int(index), 7]))
     if rng.random() >= 0.5:
         return target
+    if structure_set == "photo":
+        return make_photo_structure(rng, target.shape[0])
     c = rng.uniform(*VARIED_CONTRAST)
     mean = target.mean(axis=(0, 1), keepdims=True)
     return (mean + c * (target - mean)).astype(np.float32)
@@ -206,20 +210,14 @@ def make_pair_with_info(
         ``recipe``, ``split``, ``texture_set``, ``structure_set``.
     """
     _check(recipe, split, size, texture_set=texture_set)
-    if structure_set not in STRUCTURE_SETS:
-        raise ValueError(f"structure_set={structure_set!r} is not one of {STRUCTURE_SETS}")
-    if structure_set != "base" and split != "train":
-        raise ValueError(f"structure_set={structure_set!r} applies to the train split only "
-                         f"(got split={split!r}): validation and test keep the base structures")
+    check_structure_set(structure_set, split)
     if index < 0:
         raise ValueError(f"index must be >= 0, got {index}")
     ss = np.random.SeedSequence([int(seed), _SPLIT_CODE[split], int(index)])
     rng_s, rng_t, rng_b = (np.random.default_rng(s) for s in ss.spawn(3))
     target = make_structure(rng_s, size)
-    if structure_set == "varied":
-        target = _vary_structure(target, seed, split, index)
-    elif structure_set == "photo":
-        target = _photo_structure(target, seed, split, index)
+    if structure_set != "base":
+        target = _alter_structure(target, structure_set, seed, split, index)
     lo, hi = PSNR_RANGE if psnr_range is None else check_psnr_range(psnr_range)
     psnr = float(rng_b.uniform(lo, hi))
     colour = recipe == "nks"
@@ -315,9 +313,7 @@ class SyntheticPairDataset(Dataset):
     ) -> None:
         _check(recipe, split, size, DATASET_RECIPES, texture_set)
         self.psnr_range = None if psnr_range is None else check_psnr_range(psnr_range)
-        if structure_set not in STRUCTURE_SETS or (structure_set != "base" and split != "train"):
-            raise ValueError(f"structure_set={structure_set!r} with split={split!r}: use one of "
-                             f"{STRUCTURE_SETS}; anything but 'base' is for the train split only")
+        check_structure_set(structure_set, split)
         if n < 0:
             raise ValueError(f"n must be >= 0, got {n}")
         self.n, self.split, self.seed, self.size, self.recipe = n, split, seed, size, recipe
