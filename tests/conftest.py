@@ -89,3 +89,25 @@ def compose_config(
 def compose():
     """``compose(name, overrides, out_dir)``: see :func:`compose_config`."""
     return compose_config
+
+
+@pytest.fixture
+def offline_pyiqa(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh offline machine for pyiqa: empty cache, no ``$RPAF_IQA_DIR``, no network.
+
+    Returns the (empty) pyiqa cache folder. Any attempt to resolve a host name or open a
+    connection raises ``OSError``, as on a machine without internet.
+    """
+    import socket
+
+    import pyiqa.utils.download_util as download_util
+
+    def no_network(*args: object, **kwargs: object) -> None:
+        raise OSError("network disabled by the offline_pyiqa test fixture")
+
+    cache = tmp_path / "pyiqa-cache"
+    monkeypatch.delenv("RPAF_IQA_DIR", raising=False)
+    monkeypatch.setattr(download_util, "DEFAULT_CACHE_DIR", str(cache))
+    monkeypatch.setattr(socket, "getaddrinfo", no_network)
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    return cache

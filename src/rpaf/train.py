@@ -94,6 +94,11 @@ def run_training(cfg: DictConfig) -> dict[str, Any]:
     trainer = None
     try:
         check_config(cfg)
+        # Built before training so that a missing IQA parameter file stops the run at start-up,
+        # not after the training (metrics.unavailable=skip drops it instead, recorded here).
+        suite = build_metric_suite(cfg) if cfg.get("evaluate") else None
+        if suite is not None and suite.no_reference.unavailable:
+            record["metrics_unavailable"] = dict(suite.no_reference.unavailable)
         datamodule = build_datamodule(cfg)
         net = build_net(cfg)
         lambda1 = float(OmegaConf.select(cfg, "loss.lambda1", default=0.0) or 0.0)
@@ -117,7 +122,7 @@ def run_training(cfg: DictConfig) -> dict[str, Any]:
             trainer.test(lit, datamodule=datamodule, ckpt_path=ckpt, weights_only=True)
             metrics.update(_scalar_metrics(trainer.callback_metrics))
         if cfg.get("evaluate"):
-            metrics.update(_evaluate(cfg, lit, datamodule, out_dir / "eval", trainer))
+            metrics.update(_evaluate(cfg, lit, datamodule, out_dir / "eval", trainer, suite))
         record["status"] = "ok"
     except BaseException as err:
         record["status"] = "failed"
@@ -135,7 +140,7 @@ def run_training(cfg: DictConfig) -> dict[str, Any]:
 
 
 def _evaluate(
-    cfg: DictConfig, lit: Any, datamodule: Any, out_dir: Path, trainer: Any
+    cfg: DictConfig, lit: Any, datamodule: Any, out_dir: Path, trainer: Any, suite: Any
 ) -> dict[str, float]:
     """Full evaluation (metric suite, per-image CSV, smoothed images) on the test split."""
     from rpaf.evaluation import Smoother, evaluate
@@ -144,7 +149,6 @@ def _evaluate(
         return {}
     datamodule.setup("test")
     loader = datamodule.test_dataloader()
-    suite = build_metric_suite(cfg)
     smoother = Smoother(lit.net, name=str(cfg.model.get("name", "RPAFNet")))
     summary = evaluate(
         smoother,

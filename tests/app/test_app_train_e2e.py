@@ -238,7 +238,8 @@ def test_failed_evaluation_keeps_the_training_metrics(compose, tmp_path: Path,
         raise RuntimeError("evaluation broke")
 
     monkeypatch.setattr(train_mod, "_evaluate", broken)
-    cfg = compose("train", [o for o in TINY if o != "evaluate=false"], tmp_path)
+    overrides = [o for o in TINY if o != "evaluate=false"] + ["metrics.no_reference=[piqe]"]
+    cfg = compose("train", overrides, tmp_path)
     with pytest.raises(RuntimeError, match="evaluation broke"):
         run_training(cfg)
     record = json.loads((tmp_path / "metrics.json").read_text())
@@ -259,3 +260,40 @@ def test_run_records_the_sha_it_started_with(compose, tmp_path: Path,
     record = _train(compose, tmp_path, "trainer.max_epochs=1")
     assert record["status"] == "ok"
     assert json.loads((tmp_path / "metrics.json").read_text())["git_sha"] == "a" * 40
+
+
+def test_main_job_runs_offline_without_iqa_files(compose, tmp_path: Path,
+                                                 offline_pyiqa: Path) -> None:
+    """The README's main job (experiment=quickstart) on a fresh machine without internet.
+
+    No ``$RPAF_IQA_DIR``, nothing in pyiqa's cache, no network: BRISQUE and NIQE cannot be
+    obtained, so they are reported as unavailable; training, PSNR/SSIM, PIQE, images and the
+    results table are all still produced.
+    """
+    out = tmp_path / "run"
+    cfg = compose("train", [
+        "experiment=quickstart", "logger=[]", "callbacks.progress_bar=null",
+        "callbacks.image_panels=null", "trainer.enable_model_summary=false",
+        "data.n_train=4", "data.n_val=2", "data.n_test=2", "trainer.max_epochs=1",
+        "save_images=1",
+    ], out)
+    assert cfg.metrics.param_dir is None
+    record = run_training(cfg)
+    assert record["status"] == "ok"
+    assert set(record["metrics_unavailable"]) == {"brisque", "niqe"}
+    for key in ("eval/psnr", "eval/ssim", "eval/piqe", "test/psnr"):
+        assert key in record["metrics"], key
+    assert "eval/brisque" not in record["metrics"]
+    table = (out / "eval" / "results.md").read_text()
+    assert "unavailable, not scored: BRISQUE (brisque_svm_weights.pth), NIQE" in table
+    assert len(list((out / "eval" / "images").glob("*.png"))) == 1
+    # A table run (metrics.unavailable=error, the default) stops before training instead.
+    strict = compose("train", [*TINY, "evaluate=true", "metrics.no_reference=[brisque]"],
+                     tmp_path / "strict")
+    from rpaf.builders import ConfigError
+
+    expected = "(?s)'metrics'.*brisque_svm_weights.pth.*unavailable=skip"
+    with pytest.raises(ConfigError, match=expected):
+        run_training(strict)
+    assert "val/psnr" not in json.loads((tmp_path / "strict" / "metrics.json").read_text()).get(
+        "metrics", {})

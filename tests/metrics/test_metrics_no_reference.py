@@ -103,6 +103,29 @@ def test_param_dir_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         resolve_param_dir(None)
 
 
+def test_offline_without_files_errors_or_skips(offline_pyiqa: Path):
+    """Offline, nothing cached: 'error' names the file and the fix; 'skip' drops and says so."""
+    with pytest.raises(RuntimeError, match="brisque_svm_weights.pth.*RPAF_IQA_DIR"):
+        NoReferenceMetrics(("brisque", "piqe"))
+    nr = NoReferenceMetrics(("brisque", "niqe", "piqe"), unavailable="skip")
+    assert nr.names == ("piqe",)  # needs no parameter file
+    assert set(nr.unavailable) == {"brisque", "niqe"}
+    assert "niqe_modelparameters.mat" in nr.unavailable["niqe"]
+    text = nr.describe()
+    assert "unavailable, not scored: BRISQUE (brisque_svm_weights.pth)" in text
+    assert set(nr(torch.rand(1, 3, 96, 96))) == {"piqe"}
+    assert not list(offline_pyiqa.glob("*.pth"))  # no partial download left behind
+
+
+def test_skip_keeps_metrics_whose_files_exist(tmp_path: Path, iqa_dir: Path):
+    (tmp_path / "brisque_svm_weights.pth").symlink_to(iqa_dir / "brisque_svm_weights.pth")
+    nr = NoReferenceMetrics(("brisque", "niqe"), param_dir=tmp_path, unavailable="skip")
+    assert nr.names == ("brisque",)
+    assert "niqe_modelparameters.mat" in nr.unavailable["niqe"]
+    with pytest.raises(ValueError, match="unavailable must be 'error' or 'skip'"):
+        NoReferenceMetrics(("piqe",), unavailable="ignore")
+
+
 def test_unknown_metric():
     with pytest.raises(ValueError, match="unknown no-reference metric"):
         NoReferenceMetrics(("musiq",))

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 
 from rpaf.metrics import MetricConvention, MetricSuite, edge_psnr_ssim, psnr, ssim
@@ -86,11 +87,29 @@ def test_hydra_configs_compose_and_instantiate(variant, iqa_dir, monkeypatch):
     assert suite.no_reference.param_dir == iqa_dir
 
 
-def test_fast_config_needs_no_files(monkeypatch):
-    monkeypatch.delenv("RPAF_IQA_DIR", raising=False)
-    monkeypatch.delenv("RPAF_BLIINDS2_MODEL", raising=False)
+def _fast_suite(*overrides: str):
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(overrides=["+metrics=fast"])
-    suite = instantiate(cfg.metrics)
-    assert suite.no_reference.param_dir is None  # pyiqa's own download, lazily
+        cfg = compose(overrides=["+metrics=fast", *overrides])
+    return instantiate(cfg.metrics)
+
+
+def test_fast_config_uses_pyiqa_cache(offline_pyiqa: Path, iqa_dir: Path, monkeypatch):
+    """No parameter directory: the files come from pyiqa's cache (no BLIINDS-II file needed)."""
+    monkeypatch.delenv("RPAF_BLIINDS2_MODEL", raising=False)
+    offline_pyiqa.mkdir()
+    for name in ("brisque_svm_weights.pth", "niqe_modelparameters.mat"):
+        (offline_pyiqa / name).symlink_to(iqa_dir / name)
+    suite = _fast_suite()
+    assert suite.no_reference.param_dir is None
     assert suite.keys() == ["psnr", "ssim", "edge_psnr", "edge_ssim", "brisque", "niqe", "piqe"]
+
+
+def test_fast_config_offline_skips_or_fails(offline_pyiqa: Path, monkeypatch):
+    """Offline with an empty cache: an error at construction, or (skip) PIQE only."""
+    monkeypatch.delenv("RPAF_BLIINDS2_MODEL", raising=False)
+    with pytest.raises(InstantiationException, match="niqe|brisque"):
+        _fast_suite()
+    suite = _fast_suite("metrics.unavailable=skip")
+    assert suite.keys() == ["psnr", "ssim", "edge_psnr", "edge_ssim", "piqe"]
+    assert set(suite.to_dict()["no_reference_unavailable"]) == {"brisque", "niqe"}
+    assert "unavailable, not scored" in suite.describe()

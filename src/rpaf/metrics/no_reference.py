@@ -16,12 +16,16 @@ metric        file in ``param_dir``           notes
 ============  ==============================  =========================================
 
 Without a parameter directory pyiqa's own download/cache (``$TORCH_HOME/hub/pyiqa``) is used.
+On an offline machine without either, ``unavailable="skip"`` drops the metrics whose files
+cannot be obtained (with a warning, and named in :meth:`NoReferenceMetrics.describe`, so every
+results table says which metrics are missing and why) instead of failing the evaluation.
 All four metrics are lower-is-better. Metrics are created lazily, on the device of the
 first image they see (or ``device`` when given), and cached per device.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -39,6 +43,8 @@ __all__ = [
 ]
 
 IQA_DIR_ENV = "RPAF_IQA_DIR"
+
+log = logging.getLogger(__name__)
 
 #: metric name -> lower is better (True for all supported metrics).
 NR_METRICS: dict[str, bool] = {"brisque": True, "niqe": True, "piqe": True, "ilniqe": True}
@@ -95,6 +101,10 @@ class NoReferenceMetrics:
         device: Device to run on; None follows each input's device.
         small_images: What to do with images smaller than a metric supports (NIQE needs
             96x96): ``"error"`` raises a ValueError, ``"nan"`` returns NaN for that metric.
+        unavailable: What to do with a metric whose parameter file can be neither found in
+            ``param_dir`` nor obtained by pyiqa (offline, not cached): ``"error"`` raises at
+            construction; ``"skip"`` drops it with a warning and records the reason in
+            :attr:`unavailable` (shown by :meth:`describe`).
 
     Example:
         >>> nr = NoReferenceMetrics(("brisque", "piqe"))          # doctest: +SKIP
@@ -108,9 +118,12 @@ class NoReferenceMetrics:
         param_dir: str | os.PathLike[str] | None = None,
         device: str | torch.device | None = None,
         small_images: str = "error",
+        unavailable: str = "error",
     ) -> None:
         if small_images not in ("error", "nan"):
             raise ValueError(f"small_images must be 'error' or 'nan', got {small_images!r}")
+        if unavailable not in ("error", "skip"):
+            raise ValueError(f"unavailable must be 'error' or 'skip', got {unavailable!r}")
         self.small_images = small_images
         self.names: tuple[str, ...] = tuple(str(n).lower() for n in names)
         unknown = [n for n in self.names if n not in NR_METRICS]
@@ -120,9 +133,22 @@ class NoReferenceMetrics:
             )
         self.param_dir = resolve_param_dir(param_dir)
         self.device = torch.device(device) if device is not None else None
-        # Fail at construction, not after an hour of evaluation, when a file is missing.
-        self._paths = {n: self._param_path(n) for n in self.names}
         self._metrics: dict[tuple[str, str], torch.nn.Module] = {}
+        #: metric name -> why it was dropped (``unavailable="skip"`` only).
+        self.unavailable: dict[str, str] = {}
+        # Fail (or drop) at construction, not after an hour of evaluation, when a file is missing.
+        self._paths: dict[str, Path | None] = {}
+        for name in self.names:
+            try:
+                self._paths[name] = self._param_path(name)
+                if self.param_dir is None and NR_PARAM_FILES[name]:
+                    self.metric(name, torch.device("cpu"))  # pyiqa's cache or download
+            except (FileNotFoundError, RuntimeError) as err:
+                if unavailable == "error":
+                    raise
+                self.unavailable[name] = str(err)
+                log.warning("no-reference metric %r skipped: %s", name, err)
+        self.names = tuple(n for n in self.names if n not in self.unavailable)
 
     @property
     def higher_is_better(self) -> dict[str, bool]:
@@ -150,7 +176,18 @@ class NoReferenceMetrics:
             if self.param_dir is not None
             else "pyiqa's downloaded parameters"
         )
-        return f"{', '.join(n.upper() for n in self.names)} (pyiqa, lower is better; {src})"
+        text = f"{', '.join(n.upper() for n in self.names)} (pyiqa, lower is better; {src})"
+        if not self.names:
+            text = ""
+        if self.unavailable:
+            missing = ", ".join(
+                f"{n.upper()} ({NR_PARAM_FILES[n]})" for n in sorted(self.unavailable)
+            )
+            text += (
+                f"{'; ' if text else ''}unavailable, not scored: {missing}: parameter file "
+                f"neither in ${IQA_DIR_ENV} nor obtainable by pyiqa"
+            )
+        return text
 
     def metric(self, name: str, device: torch.device) -> torch.nn.Module:
         """The (cached) pyiqa metric ``name`` on ``device``, created on first use.
@@ -179,7 +216,8 @@ class NoReferenceMetrics:
                     f"pyiqa could not create {name!r}: its parameter file "
                     f"{NR_PARAM_FILES[name]!r} is not in pyiqa's cache and downloading it "
                     f"failed ({type(err).__name__}: {err}). Offline, set param_dir (or "
-                    f"${IQA_DIR_ENV}) to a folder holding {NR_PARAM_FILES[name]!r}"
+                    f"${IQA_DIR_ENV}) to a folder holding {NR_PARAM_FILES[name]!r}, or report it "
+                    "as unavailable with unavailable='skip' (Hydra: metrics.unavailable=skip)"
                 ) from err
             model.eval()
             self._metrics[key] = model

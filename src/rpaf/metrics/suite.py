@@ -56,6 +56,9 @@ class MetricSuite:
         device: Device for the pyiqa metrics; None follows the input.
         small_images: ``"error"`` or ``"nan"`` for images smaller than a no-reference
             metric supports (NIQE: 96x96).
+        unavailable: ``"error"`` (fail at construction) or ``"skip"`` (drop with a warning,
+            named in :meth:`describe`) for a no-reference metric whose parameter file can be
+            neither found nor downloaded.
 
     Raises:
         ValueError: On an unknown no-reference metric or bad convention values.
@@ -74,6 +77,7 @@ class MetricSuite:
         canny: CannySettings | Mapping[str, Any] | None = None,
         device: str | torch.device | None = None,
         small_images: str = "error",
+        unavailable: str = "error",
     ) -> None:
         self.full_reference = bool(full_reference)
         self.structural = bool(structural)
@@ -81,7 +85,11 @@ class MetricSuite:
         self.canny = CannySettings.coerce(canny)
         names = tuple(str(n) for n in (no_reference or ()))
         self.no_reference = NoReferenceMetrics(
-            names, param_dir=param_dir, device=device, small_images=small_images
+            names,
+            param_dir=param_dir,
+            device=device,
+            small_images=small_images,
+            unavailable=unavailable,
         )
         self.bliinds2: BLIINDS2 | None = (
             BLIINDS2(model_path=bliinds2_model, param_dir=param_dir) if bliinds2 else None
@@ -117,7 +125,7 @@ class MetricSuite:
             lines.append(self.convention.describe())
         if self.structural:
             lines.append(f"Structural (Table 11): edge PSNR/SSIM of {self.canny.describe()}")
-        if self.no_reference.names:
+        if self.no_reference.names or self.no_reference.unavailable:
             lines.append(self.no_reference.describe())
         if self.bliinds2 is not None:
             lines.append(
@@ -135,6 +143,7 @@ class MetricSuite:
             "convention_text": self.convention.describe(),
             "canny": self.canny.to_dict() if self.structural else None,
             "no_reference": list(self.no_reference.names),
+            "no_reference_unavailable": dict(self.no_reference.unavailable),
             "iqa_param_dir": (
                 str(self.no_reference.param_dir) if self.no_reference.param_dir else None
             ),
