@@ -92,6 +92,8 @@ def build_lit_module(cfg: DictConfig, net: Any, gelr: Any | None) -> Any:
         gelr=gelr,
         convention=convention,
         config=OmegaConf.to_container(cfg, resolve=True),
+        geometric_augment=cfg.get("geometric_augment", 1),
+        augment_seed=int(cfg.get("seed") or 0),
     )
 
 

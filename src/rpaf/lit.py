@@ -18,6 +18,7 @@ from lightning.pytorch import LightningModule
 from torch import Tensor, nn
 
 from rpaf.metrics.full_reference import MetricConvention, psnr, ssim
+from rpaf.models.self_ensemble import SELF_ENSEMBLE_SIZES, transformed_forward
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 
@@ -38,6 +39,14 @@ class LitRPAF(LightningModule):
             with results.
         config: The resolved run config (plain containers only), saved in the checkpoint so that
             ``rpaf-smooth`` and ``rpaf-eval`` can rebuild the network.
+        geometric_augment: Training-time geometric augmentation (not in the paper): each step
+            draws one of the first ``n`` of the 8 flips/transposes
+            (:func:`rpaf.models.self_ensemble.transformed_forward`), applies it to the input and
+            undoes it on the output. The loss and the GELR per-sample state therefore see every
+            sample in its own geometry, which a DataModule's random flips would break. The draw
+            depends only on ``augment_seed`` and the global step, so a resumed run repeats it.
+            1 (default) is off; 2, 4 or 8.
+        augment_seed: Seed of the per-step draw (the run's seed).
     """
 
     def __init__(
@@ -50,6 +59,8 @@ class LitRPAF(LightningModule):
         gelr: Any | None = None,
         convention: MetricConvention | None = None,
         config: dict[str, Any] | None = None,
+        geometric_augment: int = 1,
+        augment_seed: int = 0,
     ) -> None:
         super().__init__()
         # Only plain containers go into the checkpoint: it must load with weights_only=True.
@@ -67,6 +78,13 @@ class LitRPAF(LightningModule):
         self.scheduler_interval = scheduler_interval
         self.gelr = gelr
         self.convention = convention or MetricConvention()
+        if geometric_augment not in SELF_ENSEMBLE_SIZES:
+            raise ValueError(
+                f"geometric_augment={geometric_augment!r} is not valid: use one of "
+                f"{SELF_ENSEMBLE_SIZES} (1 = off)"
+            )
+        self.geometric_augment = int(geometric_augment)
+        self.augment_seed = int(augment_seed)
 
     # ------------------------------------------------------------------ hooks
     def configure_callbacks(self) -> list[Any]:
@@ -77,13 +95,20 @@ class LitRPAF(LightningModule):
         """Smooth a batch: ``u = f(g)`` (eq. 2). Shapes (B, 3, H, W) -> (B, 3, H, W)."""
         return self.net(x)
 
+    def augment_index(self, step: int) -> int:
+        """The transform number drawn for global step ``step`` (0 = identity when off)."""
+        if self.geometric_augment == 1:
+            return 0
+        gen = torch.Generator().manual_seed(self.augment_seed * 1_000_003 + int(step))
+        return int(torch.randint(self.geometric_augment, (1,), generator=gen))
+
     def _uses_gelr(self) -> bool:
         return self.gelr is not None and float(getattr(self.loss, "lambda1", 0.0)) > 0.0
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Tensor]:
         """One optimiser step on eq. 15; returns the detached output for the GELR callback."""
         g, x = batch["input"], batch["target"]
-        u = self.net(g)
+        u = transformed_forward(self.net, g, self.augment_index(self.global_step))
         variables = self.gelr.variables(batch, u=u.detach()) if self._uses_gelr() else None
         terms = self.loss(u, g, x, variables)
         bs = g.shape[0]

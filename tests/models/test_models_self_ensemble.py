@@ -46,3 +46,23 @@ def test_network_non_square_shape_and_bad_n() -> None:
         assert self_ensemble(net, g, 8).shape == g.shape
     with pytest.raises(ValueError, match="n=3"):
         self_ensemble(net, g, 3)
+
+
+def test_transformed_forward_indices() -> None:
+    """Each index is one distinct transform of the group, undone on the output."""
+    from rpaf.models.self_ensemble import transformed_forward
+
+    g = torch.arange(2 * 3 * 5 * 5, dtype=torch.float32).reshape(2, 3, 5, 5)
+    seen = []
+    for k in range(8):
+        # identity map: T^-1(T(g)) == g for every k
+        torch.testing.assert_close(transformed_forward(lambda x: x, g, k), g)
+        # what the map saw: T_k(g); all 8 differ on an asymmetric image
+        captured: list[torch.Tensor] = []
+        transformed_forward(lambda x, c=captured: c.append(x) or x, g, k)
+        seen.append(captured[0])
+    assert all(not torch.equal(a, b) for i, a in enumerate(seen) for b in seen[i + 1:])
+    torch.testing.assert_close(seen[1], g.flip(-1))
+    torch.testing.assert_close(seen[4], g.transpose(-1, -2))
+    with pytest.raises(ValueError, match="index=8"):
+        transformed_forward(lambda x: x, g, 8)

@@ -285,7 +285,8 @@ class GELRCallback(Callback):
                 f"GELR (gelr.mode=stateful) keeps per-sample variables, but the DataModule "
                 f"{type(dm).__name__} has geometry_is_fixed=False (random crops/flips change "
                 "a sample's geometry between visits, so the stored d, t, eta no longer line up "
-                "with it). Turn the random augmentations off in the data config, or use "
+                "with it). Turn the random augmentations off in the data config (use "
+                "geometric_augment=8 instead: flips/transposes undone on the output), or use "
                 "gelr=per_step (memory-free, no stored state)."
             )
         if fixed is None:
