@@ -50,6 +50,21 @@ def test_make_data_structure_set(tmp_path: Path, capsys) -> None:
     assert "train split only" in capsys.readouterr().out
 
 
+def test_make_data_psnr_range(tmp_path: Path, capsys) -> None:
+    """--psnr-range writes the pairs the datamodule's train_psnr_range would draw."""
+    assert make_data([str(tmp_path / "f"), "--n", "3", "--size", "24",
+                      "--psnr-range", "36", "40"]) == 0
+    for i in range(3):
+        inp, gt = make_pair(i, size=24, psnr_range=(36, 40))
+        np.testing.assert_allclose(read_image(tmp_path / "f" / "input" / f"train_{i:05d}.png"),
+                                   inp, atol=0.5 / 255)
+        mse = float(np.mean((inp - gt) ** 2))
+        assert 35.0 < 10 * np.log10(1 / mse) < 41.0  # faint textures, as asked
+    capsys.readouterr()
+    assert make_data([str(tmp_path / "g"), "--n", "1", "--psnr-range", "40", "20"]) == 2
+    assert "--psnr-range=[40, 20]" in capsys.readouterr().out
+
+
 def test_stats_writes_markdown(tmp_path: Path) -> None:
     md = tmp_path / "stats.md"
     assert stats_main(["--n", "3", "--size", "24", "--recipes", "sps", "--splits", "val",

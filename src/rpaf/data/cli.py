@@ -15,8 +15,10 @@ from rpaf.data.imageio import write_image
 from rpaf.data.stats import pair_metrics, summarise
 from rpaf.data.synthetic import (
     DATASET_RECIPES,
+    PSNR_RANGE,
     SPLITS,
     STRUCTURE_SETS,
+    check_psnr_range,
     make_pair,
     pair_recipe,
 )
@@ -41,6 +43,10 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--structure-set", choices=STRUCTURE_SETS, default="base",
                     help="varied/photo: low-contrast or cartoonised-photo structures for half "
                     "of the pairs (train split only)")
+    ap.add_argument("--psnr-range", type=float, nargs=2, metavar=("LO", "HI"), default=None,
+                    help=f"input-vs-GT PSNR range in dB (default {PSNR_RANGE[0]:g} "
+                    f"{PSNR_RANGE[1]:g}); e.g. 20 40 adds faint textures, as "
+                    "data.train_psnr_range")
     ap.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
     ap.add_argument("--split", choices=SPLITS, default="train",
                     help="texture/seed split: test uses held-out texture parameters")
@@ -62,6 +68,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         console.print(f"[red]--structure-set {args.structure_set} changes the train split only "
                       f"(got --split {args.split}): drop it, or write --split train")
         return 2
+    try:
+        psnr_range = None if args.psnr_range is None else check_psnr_range(args.psnr_range,
+                                                                           "--psnr-range")
+    except ValueError as err:
+        console.print(f"[red]{err}")
+        return 2
     dirs = {"input": args.out / "input", "gt": args.out / "gt"}
     names = {f"{args.split}_{i:05d}.png" for i in range(args.n)}
     extra = sorted(str(p) for d in dirs.values() if d.is_dir() for p in d.iterdir()
@@ -75,7 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for i in range(args.n):
         inp, gt = make_pair(i, seed=args.seed, size=args.size,
                             recipe=pair_recipe(args.recipe, i), split=args.split,
-                            texture_set=args.texture_set, structure_set=args.structure_set)
+                            texture_set=args.texture_set, structure_set=args.structure_set,
+                            psnr_range=psnr_range)
         name = f"{args.split}_{i:05d}.png"  # as in `names` above
         write_image(dirs["input"] / name, inp, bits=args.bits)
         write_image(dirs["gt"] / name, gt, bits=args.bits)
@@ -83,8 +96,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         psnr.append(p[0])
         ssim.append(s[0])
     seconds = time.perf_counter() - t0
+    lo, hi = psnr_range or PSNR_RANGE
     table = Table(title=f"{args.n} pairs ({args.recipe}, split {args.split}, seed {args.seed}, "
-                  f"{args.size}x{args.size}): input vs GT")
+                  f"{args.size}x{args.size}, drawn {lo:g}-{hi:g} dB): input vs GT")
     table.add_column("metric")
     for col in ("min", "median", "mean", "max"):
         table.add_column(col, justify="right")
