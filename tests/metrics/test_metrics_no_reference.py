@@ -113,6 +113,7 @@ def test_offline_without_files_errors_or_skips(offline_pyiqa: Path):
     assert "niqe_modelparameters.mat" in nr.unavailable["niqe"]
     text = nr.describe()
     assert "unavailable, not scored: BRISQUE (brisque_svm_weights.pth)" in text
+    assert text.startswith("PIQE (pyiqa, lower is better; no parameter files needed)")
     assert set(nr(torch.rand(1, 3, 96, 96))) == {"piqe"}
     assert not list(offline_pyiqa.glob("*.pth"))  # no partial download left behind
 

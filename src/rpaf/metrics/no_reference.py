@@ -171,11 +171,12 @@ class NoReferenceMetrics:
 
     def describe(self) -> str:
         """Caption fragment naming the metrics and where their parameters come from."""
-        src = (
-            f"parameters from {self.param_dir}"
-            if self.param_dir is not None
-            else "pyiqa's downloaded parameters"
-        )
+        if not any(NR_PARAM_FILES[n] for n in self.names):
+            src = "no parameter files needed"
+        elif self.param_dir is not None:
+            src = f"parameters from {self.param_dir}"
+        else:
+            src = "pyiqa's downloaded parameters"
         text = f"{', '.join(n.upper() for n in self.names)} (pyiqa, lower is better; {src})"
         if not self.names:
             text = ""
