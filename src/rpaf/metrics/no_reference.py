@@ -19,8 +19,10 @@ Without a parameter directory pyiqa's own download/cache (``$TORCH_HOME/hub/pyiq
 On an offline machine without either, ``unavailable="skip"`` drops the metrics whose files
 cannot be obtained (with a warning, and named in :meth:`NoReferenceMetrics.describe`, so every
 results table says which metrics are missing and why) instead of failing the evaluation.
-All four metrics are lower-is-better. Metrics are created lazily, on the device of the
-first image they see (or ``device`` when given), and cached per device.
+All four metrics are lower-is-better. Metrics are cached per device and created on the device
+of the first image they see (or ``device`` when given); without a parameter directory, a metric
+that needs a file is also created once on the CPU at construction, so that a missing download
+shows up before any work is done.
 """
 
 from __future__ import annotations
@@ -171,15 +173,15 @@ class NoReferenceMetrics:
 
     def describe(self) -> str:
         """Caption fragment naming the metrics and where their parameters come from."""
-        if not any(NR_PARAM_FILES[n] for n in self.names):
-            src = "no parameter files needed"
-        elif self.param_dir is not None:
-            src = f"parameters from {self.param_dir}"
-        else:
-            src = "pyiqa's downloaded parameters"
-        text = f"{', '.join(n.upper() for n in self.names)} (pyiqa, lower is better; {src})"
-        if not self.names:
-            text = ""
+        text = ""
+        if self.names:
+            if not any(NR_PARAM_FILES[n] for n in self.names):
+                src = "no parameter files needed"
+            elif self.param_dir is not None:
+                src = f"parameters from {self.param_dir}"
+            else:
+                src = "pyiqa's downloaded parameters"
+            text = f"{', '.join(n.upper() for n in self.names)} (pyiqa, lower is better; {src})"
         if self.unavailable:
             missing = ", ".join(
                 f"{n.upper()} ({NR_PARAM_FILES[n]})" for n in sorted(self.unavailable)
