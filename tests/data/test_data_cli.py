@@ -75,3 +75,17 @@ def test_stats_writes_markdown(tmp_path: Path) -> None:
     row = next(line for line in text.splitlines() if line.startswith("| sps | val | 3 |"))
     psnr_min = float(row.split("|")[4])
     assert 19.9 < psnr_min < 40
+
+
+def test_make_data_structure_fraction(tmp_path: Path, capsys) -> None:
+    assert make_data([str(tmp_path / "all"), "--n", "2", "--size", "24",
+                      "--structure-set", "varied", "--structure-fraction", "1"]) == 0
+    for i in range(2):
+        gt = make_pair(i, size=24, structure_set="varied", structure_fraction=1.0)[1]
+        assert not np.array_equal(gt, make_pair(i, size=24)[1])
+        np.testing.assert_allclose(read_image(tmp_path / "all" / "gt" / f"train_{i:05d}.png"),
+                                   gt, atol=0.5 / 255)
+    capsys.readouterr()
+    assert make_data([str(tmp_path / "bad"), "--n", "1", "--structure-set", "photo",
+                      "--structure-fraction", "1.5"]) == 2
+    assert "--structure-fraction=1.5" in capsys.readouterr().out

@@ -260,13 +260,17 @@ def test_varied_structure_set_lowers_contrast_of_training_pairs_only() -> None:
 def test_datamodule_varies_only_the_training_split() -> None:
     from rpaf.data import SyntheticDataModule
 
-    dm = SyntheticDataModule(n_train=6, n_val=2, n_test=2, size=32, structure_set="varied")
+    dm = SyntheticDataModule(n_train=6, n_val=2, n_test=2, size=32, structure_set="varied",
+                             structure_fraction=1.0)
     dm.setup("fit")
     dm.setup("test")
     assert dm.train_set.structure_set == "varied"
+    assert dm.train_set.structure_fraction == 1.0
     assert dm.val_set.structure_set == dm.test_set.structure_set == "base"
     with pytest.raises(ValueError, match="data.structure_set"):
         SyntheticDataModule(structure_set="soft")
+    with pytest.raises(ValueError, match="data.structure_fraction=2"):
+        SyntheticDataModule(structure_set="photo", structure_fraction=2)
 
 
 def test_photo_structures_are_cartoonised_crops() -> None:
@@ -350,3 +354,64 @@ def test_train_psnr_range_from_hydra_saves_as_a_plain_list(tmp_path) -> None:
     torch.save({"datamodule_hyper_parameters": dict(dm.hparams)}, tmp_path / "h.pt")
     loaded = torch.load(tmp_path / "h.pt", weights_only=True)
     assert loaded["datamodule_hyper_parameters"]["train_psnr_range"] == [20.0, 40.0]
+
+
+def test_structure_fraction_sets_the_share_of_altered_structures() -> None:
+    """0 = base structures, 0.5 = the default draw, 1 = every structure altered; a larger
+    share alters a superset (the coin is the same draw); out-of-range values name the key."""
+    from rpaf.data.synthetic import check_structure_fraction
+
+    altered: dict[float, set[int]] = {}
+    for frac in (0.0, 0.5, 0.75, 1.0):
+        altered[frac] = set()
+        for i in range(16):
+            base_gt = make_pair(i, size=SIZE, split="train")[1]
+            gt = make_pair_with_info(i, size=SIZE, split="train", structure_set="varied",
+                                     structure_fraction=frac)[1]
+            if not np.array_equal(gt, base_gt):
+                altered[frac].add(i)
+            if frac == 0.5:  # the default
+                np.testing.assert_array_equal(
+                    gt, make_pair(i, size=SIZE, split="train", structure_set="varied")[1])
+    assert altered[0.0] == set()
+    assert altered[1.0] == set(range(16))
+    assert altered[0.5] < altered[0.75] < altered[1.0]
+    assert check_structure_fraction(0.25) == 0.25
+    for bad in (-0.1, 1.5, "half"):
+        with pytest.raises(ValueError, match="structure_fraction"):
+            make_pair(0, structure_set="photo", structure_fraction=bad)
+
+
+def test_photo_texture_set_adds_texture_photographs_to_training_only() -> None:
+    """`photo` texture set: crops of the bundled grey texture photographs in train/val (about a
+    third of the components), never in the held-out test split."""
+    from rpaf.data.textures import PHOTO_TEXTURES
+
+    base, photo = TEXTURE_SETS["base"], TEXTURE_SETS["photo"]
+    assert photo["test"] == base["test"]
+    assert "photo" not in photo["test"].families
+    assert set(photo["train"].families) - set(base["train"].families) == {"photo"}
+    for i in range(3):
+        np.testing.assert_array_equal(make_pair(i, size=32, split="test")[0],
+                                      make_pair(i, size=32, split="test", texture_set="photo")[0])
+    n_photo = n_all = 0
+    for i in range(60):
+        info = make_pair_with_info(i, size=16, split="train", texture_set="photo")[2]
+        n_all += len(info["texture"])
+        n_photo += sum(c.family == "photo" for c in info["texture"])
+    assert 0.15 < n_photo / n_all < 0.55
+    # One component: normalised, deterministic in its seed, and its spacing follows `period`.
+    roughness = []
+    for period in (4.0, 12.0, 40.0):
+        fields = [render_component(TextureComponent("photo", period, 30.0, seed=s), 64)
+                  for s in range(6)]
+        for f in fields:
+            assert f.shape == (64, 64)
+            assert abs(float(f.mean())) < 1e-4
+            assert abs(float(f.std()) - 1.0) < 1e-3
+        np.testing.assert_array_equal(
+            fields[0], render_component(TextureComponent("photo", period, 30.0, seed=0), 64))
+        assert not np.array_equal(fields[0], fields[1])
+        roughness.append(np.mean([np.abs(np.diff(f, axis=1)).mean() for f in fields]))
+    assert roughness[0] > roughness[1] > roughness[2]  # larger period -> smoother field
+    assert set(PHOTO_TEXTURES) == {"brick", "grass", "gravel"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -187,19 +188,42 @@ def test_grad_weight_adds_mean_absolute_gradient_error() -> None:
         GELRLoss(grad_weight=-1.0)
 
 
+def test_psnr_weight_adds_minus_mean_per_image_psnr() -> None:
+    u, g, x = _batch(3, 3, 12, 10, dtype=torch.float32)
+    u = x + torch.tensor([0.3, 0.03, 0.003]).view(3, 1, 1, 1) * (u - x)  # three error levels
+    plain = GELRLoss(lambda1=0.0)(u, g, x, None)
+    assert "neg_psnr" not in plain
+    out = GELRLoss(lambda1=0.0, psnr_weight=0.01)(u, g, x, None)
+    # Brute force: one PSNR per image (peak 1), in dB, averaged over the batch.
+    psnrs = [10 * math.log10(1.0 / float(((u[i] - x[i]) ** 2).mean())) for i in range(3)]
+    assert float(out["neg_psnr"]) == pytest.approx(-sum(psnrs) / 3, rel=1e-5)
+    torch.testing.assert_close(out["loss"], plain["loss"] + 0.01 * out["neg_psnr"])
+    # Every image counts the same in dB: the cleanest one gets the largest pull per pixel.
+    ur = u.clone().requires_grad_(True)
+    GELRLoss(lambda1=0.0, lambda2=0.0, use_ssim=False, psnr_weight=1.0)(ur, g, x, None)[
+        "loss"].backward()
+    per_image = ur.grad.abs().flatten(1).mean(1)
+    assert per_image[2] > per_image[1] > per_image[0]
+    # A perfect output stays finite.
+    assert torch.isfinite(GELRLoss(lambda1=0.0, psnr_weight=1.0)(x, g, x, None)["loss"])
+    with pytest.raises(ValueError, match="psnr_weight=-1"):
+        GELRLoss(psnr_weight=-1.0)
+
+
 def test_optional_terms_are_logged_by_the_training_step() -> None:
     from functools import partial
 
     from rpaf.lit import LitRPAF
 
     lit = LitRPAF(net=torch.nn.Conv2d(3, 3, 3, padding=1),
-                  loss=GELRLoss(lambda1=0.0, mae_weight=1.0, grad_weight=2.0),
+                  loss=GELRLoss(lambda1=0.0, mae_weight=1.0, grad_weight=2.0, psnr_weight=0.01),
                   optimizer=partial(torch.optim.Adam, lr=1e-3))
     logged: dict[str, float] = {}
     lit.log = lambda name, value, **_: logged.__setitem__(name, float(value))  # type: ignore[method-assign]
     u, g, x = _batch(2, 3, 16, 16, dtype=torch.float32)
     out = lit.training_step({"input": g, "target": x}, 0)
-    assert {"train/loss", "train/l2", "train/mae", "train/grad"} <= set(logged)
+    assert {"train/loss", "train/l2", "train/mae", "train/grad", "train/neg_psnr"} <= set(logged)
     assert logged["train/loss"] == pytest.approx(
-        0.3 * logged["train/l2"] + logged["train/mae"] + 2.0 * logged["train/grad"], rel=1e-5)
+        0.3 * logged["train/l2"] + logged["train/mae"] + 2.0 * logged["train/grad"]
+        + 0.01 * logged["train/neg_psnr"], rel=1e-5)
     assert out["u"].shape == g.shape

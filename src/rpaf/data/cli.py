@@ -17,8 +17,10 @@ from rpaf.data.synthetic import (
     DATASET_RECIPES,
     PSNR_RANGE,
     SPLITS,
+    STRUCTURE_FRACTION,
     STRUCTURE_SETS,
     check_psnr_range,
+    check_structure_fraction,
     make_pair,
     pair_recipe,
 )
@@ -39,10 +41,14 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--recipe", choices=DATASET_RECIPES, default="sps",
                     help="blending recipe (mix: sps on even, nks on odd indices)")
     ap.add_argument("--texture-set", choices=sorted(TEXTURE_SETS), default="base",
-                    help="rich: add the training-only texture families (train/val splits)")
+                    help="rich/photo: add the training-only texture families (procedural ones, "
+                    "or crops of texture photographs; train/val splits)")
     ap.add_argument("--structure-set", choices=STRUCTURE_SETS, default="base",
-                    help="varied/photo: low-contrast or cartoonised-photo structures for half "
-                    "of the pairs (train split only)")
+                    help="varied/photo: low-contrast or cartoonised-photo structures for a "
+                    "share of the pairs (train split only; see --structure-fraction)")
+    ap.add_argument("--structure-fraction", type=float, default=STRUCTURE_FRACTION,
+                    help="share of the pairs whose structure --structure-set alters "
+                    f"(default {STRUCTURE_FRACTION:g})")
     ap.add_argument("--psnr-range", type=float, nargs=2, metavar=("LO", "HI"), default=None,
                     help=f"input-vs-GT PSNR range in dB (default {PSNR_RANGE[0]:g} "
                     f"{PSNR_RANGE[1]:g}); e.g. 20 40 adds faint textures, as "
@@ -71,6 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         psnr_range = None if args.psnr_range is None else check_psnr_range(args.psnr_range,
                                                                            "--psnr-range")
+        fraction = check_structure_fraction(args.structure_fraction, "--structure-fraction")
     except ValueError as err:
         console.print(f"[red]{err}")
         return 2
@@ -88,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         inp, gt = make_pair(i, seed=args.seed, size=args.size,
                             recipe=pair_recipe(args.recipe, i), split=args.split,
                             texture_set=args.texture_set, structure_set=args.structure_set,
-                            psnr_range=psnr_range)
+                            psnr_range=psnr_range, structure_fraction=fraction)
         name = f"{args.split}_{i:05d}.png"  # as in `names` above
         write_image(dirs["input"] / name, inp, bits=args.bits)
         write_image(dirs["gt"] / name, gt, bits=args.bits)

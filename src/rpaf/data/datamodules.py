@@ -23,8 +23,10 @@ from rpaf.data.folders import PairedFolderDataset
 from rpaf.data.synthetic import (
     DATASET_RECIPES,
     RECIPES,
+    STRUCTURE_FRACTION,
     SyntheticPairDataset,
     check_psnr_range,
+    check_structure_fraction,
     check_structure_set,
 )
 from rpaf.data.textures import check_texture_set
@@ -110,6 +112,8 @@ class SyntheticDataModule(_BaseDataModule):
             photo crops); validation and test are unchanged.
         train_psnr_range: ``[lo, hi]`` dB range of the training pairs' input-vs-target PSNR
             (``None``: 20-32 dB, as validation and test). A higher ``hi`` adds faint textures.
+        structure_fraction: Share of the training structures that a non-base
+            ``structure_set`` alters, in [0, 1] (default one half).
     """
 
     def __init__(
@@ -129,6 +133,7 @@ class SyntheticDataModule(_BaseDataModule):
         texture_set: str = "base",
         structure_set: str = "base",
         train_psnr_range: Sequence[float] | None = None,
+        structure_fraction: float = STRUCTURE_FRACTION,
     ) -> None:
         super().__init__(batch_size=batch_size, num_workers=num_workers, pin_memory=pin_memory,
                          augment=augment)
@@ -141,6 +146,8 @@ class SyntheticDataModule(_BaseDataModule):
                              f"{DATASET_RECIPES} or null")
         check_texture_set(texture_set, key="data.texture_set")
         check_structure_set(structure_set, key="data.structure_set")
+        self.structure_fraction = check_structure_fraction(structure_fraction,
+                                                           "data.structure_fraction")
         self.counts = {"train": n_train, "val": n_val, "test": n_test}
         self.size, self.recipe, self.seed, self.cache = size, recipe, seed, cache
         self.train_recipe = train_recipe or recipe
@@ -156,7 +163,8 @@ class SyntheticDataModule(_BaseDataModule):
                                     structure_set=self.structure_set if split == "train"
                                     else "base",
                                     psnr_range=self.train_psnr_range if split == "train"
-                                    else None)
+                                    else None,
+                                    structure_fraction=self.structure_fraction)
 
     def setup(self, stage: str | None = None) -> None:
         """Create the datasets needed by ``stage`` (``fit``/``validate``/``test``/``predict``)."""

@@ -42,12 +42,14 @@ __all__ = [
     "PSNR_RANGE",
     "RECIPES",
     "SPLITS",
+    "STRUCTURE_FRACTION",
     "STRUCTURE_SETS",
     "SyntheticPairDataset",
     "VARIED_CONTRAST",
     "blend_nks",
     "blend_sps",
     "check_psnr_range",
+    "check_structure_fraction",
     "check_structure_set",
     "make_pair",
     "make_pair_with_info",
@@ -55,13 +57,16 @@ __all__ = [
 ]
 
 RECIPES: tuple[str, ...] = ("sps", "nks")
-#: Structure sets: ``base`` (every split); training split only: ``varied`` (half of the
-#: structures get their colour contrast about the mean scaled by a factor in
+#: Structure sets: ``base`` (every split); training split only: ``varied`` (a share of the
+#: structures, :data:`STRUCTURE_FRACTION` unless set, get their colour contrast about the
+#: mean scaled by a factor in
 #: :data:`VARIED_CONTRAST`, so faint edges next to strong texture are seen in training) or
-#: ``photo`` (half of the structures are cartoonised photo crops:
+#: ``photo`` (that share of the structures are cartoonised photo crops:
 #: :func:`rpaf.data.structures.make_photo_structure`).
 STRUCTURE_SETS: tuple[str, ...] = ("base", "varied", "photo")
 VARIED_CONTRAST: tuple[float, float] = (0.15, 0.6)
+#: Default share of the training structures that a non-base structure set alters.
+STRUCTURE_FRACTION: float = 0.5
 DATASET_RECIPES: tuple[str, ...] = (*RECIPES, "mix")  # mix: sps on even indices, nks on odd
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 _SPLIT_CODE = {"train": 0, "val": 1, "test": 2}
@@ -166,17 +171,32 @@ def check_structure_set(name: str, split: str | None = None,
                          f"split={split!r}): validation and test keep the base structures")
 
 
+def check_structure_fraction(fraction: float, key: str = "structure_fraction") -> float:
+    """``fraction`` as a float if it lies in [0, 1], else a ValueError naming ``key``."""
+    try:
+        value = float(fraction)
+    except (TypeError, ValueError):
+        raise ValueError(f"{key}={fraction!r}: give a number in [0, 1] (share of the training "
+                         "structures that the structure set alters)") from None
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{key}={value:g}: need 0 <= {key} <= 1 (share of the training "
+                         f"structures that the structure set alters; default "
+                         f"{STRUCTURE_FRACTION:g})")
+    return value
+
+
 def _alter_structure(target: np.ndarray, structure_set: str, seed: int, split: str,
-                     index: int) -> np.ndarray:
-    """The non-base structure sets: half the structures are altered, the others kept.
+                     index: int, fraction: float = STRUCTURE_FRACTION) -> np.ndarray:
+    """The non-base structure sets: a share ``fraction`` of the structures is altered.
 
     ``varied`` scales the contrast about the mean colour by a factor in
     :data:`VARIED_CONTRAST`; ``photo`` replaces the structure by a cartoonised photo crop. The
-    draws use their own random stream, so the base pair's structure and texture are unchanged.
+    draws use their own random stream, so the base pair's structure and texture are unchanged
+    (and, for one ``index``, a larger ``fraction`` alters a superset of the structures).
     """
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), _SPLIT_CODE[split],
                                                         int(index), 7]))
-    if rng.random() >= 0.5:
+    if rng.random() >= fraction:
         return target
     if structure_set == "photo":
         return make_photo_structure(rng, target.shape[0])
@@ -200,24 +220,25 @@ def check_psnr_range(psnr_range: Sequence[float], key: str = "psnr_range") -> tu
 def make_pair_with_info(
     index: int, *, seed: int = 0, size: int = 256, recipe: str = "sps", split: str = "train",
     texture_set: str = "base", structure_set: str = "base",
-    psnr_range: Sequence[float] | None = None,
+    psnr_range: Sequence[float] | None = None, structure_fraction: float = STRUCTURE_FRACTION,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Like :func:`make_pair`, also returning how the pair was made.
 
     Returns:
         ``(input, target, info)``; ``info`` holds ``texture`` (tuple of
         :class:`~rpaf.data.textures.TextureComponent`), ``target_psnr``, ``strength``,
-        ``recipe``, ``split``, ``texture_set``, ``structure_set``.
+        ``recipe``, ``split``, ``texture_set``, ``structure_set``, ``structure_fraction``.
     """
     _check(recipe, split, size, texture_set=texture_set)
     check_structure_set(structure_set, split)
+    structure_fraction = check_structure_fraction(structure_fraction)
     if index < 0:
         raise ValueError(f"index must be >= 0, got {index}")
     ss = np.random.SeedSequence([int(seed), _SPLIT_CODE[split], int(index)])
     rng_s, rng_t, rng_b = (np.random.default_rng(s) for s in ss.spawn(3))
     target = make_structure(rng_s, size)
     if structure_set != "base":
-        target = _alter_structure(target, structure_set, seed, split, index)
+        target = _alter_structure(target, structure_set, seed, split, index, structure_fraction)
     lo, hi = PSNR_RANGE if psnr_range is None else check_psnr_range(psnr_range)
     psnr = float(rng_b.uniform(lo, hi))
     colour = recipe == "nks"
@@ -240,14 +261,14 @@ def make_pair_with_info(
         inp = blend_nks(target, tex, strength, mean_colour)
     info = {"texture": comps, "target_psnr": psnr, "strength": strength,
             "recipe": recipe, "split": split, "texture_set": texture_set,
-            "structure_set": structure_set}
+            "structure_set": structure_set, "structure_fraction": structure_fraction}
     return inp.astype(np.float32), target.astype(np.float32), info
 
 
 def make_pair(
     index: int, *, seed: int = 0, size: int = 256, recipe: str = "sps", split: str = "train",
     texture_set: str = "base", structure_set: str = "base",
-    psnr_range: Sequence[float] | None = None,
+    psnr_range: Sequence[float] | None = None, structure_fraction: float = STRUCTURE_FRACTION,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Generate one synthetic (input, target) pair.
 
@@ -266,13 +287,16 @@ def make_pair(
             cartoonised photo crops); :data:`STRUCTURE_SETS`.
         psnr_range: ``(lo, hi)`` dB range of the drawn input-vs-target PSNR; ``None``:
             :data:`PSNR_RANGE`. The draw itself is the same, so only the strengths change.
+        structure_fraction: Share of the structures that a non-base ``structure_set``
+            alters, in [0, 1] (default one half).
 
     Returns:
         ``(input, target)``: float32 arrays (size, size, 3) in [0, 1].
     """
     inp, target, _ = make_pair_with_info(index, seed=seed, size=size, recipe=recipe, split=split,
                                          texture_set=texture_set, structure_set=structure_set,
-                                         psnr_range=psnr_range)
+                                         psnr_range=psnr_range,
+                                         structure_fraction=structure_fraction)
     return inp, target
 
 
@@ -289,6 +313,7 @@ class SyntheticPairDataset(Dataset):
         structure_set: ``"base"``, ``"varied"`` or ``"photo"`` (train split only; see
             :func:`make_pair`).
         psnr_range: Input-vs-target PSNR range (dB) of the pairs; ``None``: :data:`PSNR_RANGE`.
+        structure_fraction: Share of the structures a non-base ``structure_set`` alters.
         cache: Keep generated pairs in memory (per process: with ``num_workers > 0`` use
             persistent workers, or each worker fills its own cache).
         augment: Random horizontal/vertical flips (same on input and target).
@@ -310,8 +335,10 @@ class SyntheticPairDataset(Dataset):
         texture_set: str = "base",
         structure_set: str = "base",
         psnr_range: Sequence[float] | None = None,
+        structure_fraction: float = STRUCTURE_FRACTION,
     ) -> None:
         _check(recipe, split, size, DATASET_RECIPES, texture_set)
+        self.structure_fraction = check_structure_fraction(structure_fraction)
         self.psnr_range = None if psnr_range is None else check_psnr_range(psnr_range)
         check_structure_set(structure_set, split)
         if n < 0:
@@ -331,7 +358,8 @@ class SyntheticPairDataset(Dataset):
             inp, tgt = make_pair(index, seed=self.seed, size=self.size,
                                  recipe=pair_recipe(self.recipe, index), split=self.split,
                                  texture_set=self.texture_set, structure_set=self.structure_set,
-                                 psnr_range=self.psnr_range)
+                                 psnr_range=self.psnr_range,
+                                 structure_fraction=self.structure_fraction)
             pair = (to_tensor(inp), to_tensor(tgt))
             if self._cache is not None:
                 self._cache[index] = pair

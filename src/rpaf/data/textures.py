@@ -12,6 +12,12 @@ optionally thresholded into speckle) and scales (overlapping arcs). They widen t
 distribution without touching the test split: none of them is a held-out family, and they use
 the training orientations and period bins.
 
+The ``photo`` texture set (:data:`TEXTURE_SETS`) adds one more training-only family, ``photo``:
+crops of scikit-image's three bundled grey texture photographs (brick, grass, gravel), scaled so
+that their dominant spacing matches the component's period and rotated to its orientation. It is
+listed three times in that set's family tuple, so about a third of the training components are
+photographed. The test split never draws it.
+
 Splits (:data:`SPLIT_RULES`) are disjoint in texture parameters, not only in seeds:
 
 * train/val: families stripes, checks, bricks, dots, fractal, blobs; orientations
@@ -34,6 +40,7 @@ from functools import lru_cache
 import numpy as np
 
 __all__ = [
+    "PHOTO_TEXTURES",
     "SPLIT_RULES",
     "TEXTURE_SETS",
     "TextureComponent",
@@ -81,9 +88,16 @@ _RICH_TRAIN_RULE = TextureRule(
     angles=_TRAIN_RULE.angles,
     period_bins=_TRAIN_RULE.period_bins,
 )
+# Listed three times: the family is drawn uniformly from the tuple, so about 1/3 of components.
+_PHOTO_TRAIN_RULE = TextureRule(
+    families=(*_TRAIN_RULE.families, "photo", "photo", "photo"),
+    angles=_TRAIN_RULE.angles,
+    period_bins=_TRAIN_RULE.period_bins,
+)
 TEXTURE_SETS: dict[str, dict[str, TextureRule]] = {
     "base": SPLIT_RULES,
     "rich": {"train": _RICH_TRAIN_RULE, "val": _RICH_TRAIN_RULE, "test": _TEST_RULE},
+    "photo": {"train": _PHOTO_TRAIN_RULE, "val": _PHOTO_TRAIN_RULE, "test": _TEST_RULE},
 }
 
 
@@ -120,7 +134,8 @@ def sample_texture(
     Args:
         rng: Random source.
         split: ``"train"``, ``"val"`` or ``"test"``.
-        texture_set: ``"base"`` or ``"rich"`` (:data:`TEXTURE_SETS`; only train/val differ).
+        texture_set: ``"base"``, ``"rich"`` or ``"photo"`` (:data:`TEXTURE_SETS`; only
+            train/val differ).
     """
     check_texture_set(texture_set)
     rule = TEXTURE_SETS[texture_set][split]
@@ -336,10 +351,48 @@ def _scales(size, c, rng):
     return np.clip(1.0 - np.abs(r - 0.5 * p) / rim, 0.0, 1.0) * (r < 0.5 * p + rim)
 
 
+#: The bundled grey texture photographs of the ``photo`` family and their dominant spacing in
+#: pixels at full size (measured by eye: brick courses, grass blades, gravel stones).
+PHOTO_TEXTURES: dict[str, float] = {"brick": 24.0, "grass": 10.0, "gravel": 16.0}
+#: Range of the photo family's resampling factor (output px per source px).
+PHOTO_TEXTURE_SCALE = (0.35, 3.0)
+
+
+@lru_cache(maxsize=len(PHOTO_TEXTURES))
+def _photo_texture_source(name: str) -> np.ndarray:
+    """One bundled grey texture photograph as (H, W) float32 in [0, 1]."""
+    import skimage.data
+
+    img = np.asarray(getattr(skimage.data, name)(), np.float32) / 255.0
+    img.flags.writeable = False
+    return img
+
+
+def _photo(size, c, rng):
+    """A crop of a texture photograph, scaled so its spacing is ``c.period``, rotated by
+    ``c.angle``; bilinear resampling with mirrored borders, low-passed first when shrinking."""
+    from scipy.ndimage import gaussian_filter, map_coordinates
+
+    names = sorted(PHOTO_TEXTURES)
+    name = names[int(rng.integers(len(names)))]
+    src = _photo_texture_source(name)
+    scale = float(np.clip(c.period / PHOTO_TEXTURES[name], *PHOTO_TEXTURE_SCALE))
+    if scale < 1.0:  # anti-alias: the source is minified
+        src = gaussian_filter(src, 0.5 * (1.0 / scale - 1.0) + 1e-6, mode="mirror")
+    a = np.deg2rad(c.angle)
+    yy, xx = _coords(size)
+    dy, dx = (yy - size / 2) / scale, (xx - size / 2) / scale
+    cy, cx = rng.uniform(0, src.shape[0]), rng.uniform(0, src.shape[1])
+    sy = cy + dx * np.sin(a) + dy * np.cos(a)
+    sx = cx + dx * np.cos(a) - dy * np.sin(a)
+    return map_coordinates(src, [sy, sx], order=1, mode="mirror").astype(np.float32)
+
+
 _FAMILIES = {
     "stripes": _stripes, "checks": _checks, "bricks": _bricks, "dots": _dots,
     "weave": _weave, "fractal": _fractal, "blobs": _blobs, "cellular": _cellular,
     "hatch": _hatch, "zigzag": _zigzag, "marble": _marble, "grain": _grain, "scales": _scales,
+    "photo": _photo,
 }
 
 

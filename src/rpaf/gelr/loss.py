@@ -41,6 +41,9 @@ if TYPE_CHECKING:  # the state module is owned elsewhere; only attribute access 
 __all__ = ["NORMALIZATIONS", "GELRLoss", "fidelity_l2", "gelr_l1"]
 
 NORMALIZATIONS = ("pixels", "sum")
+#: Added to each image's MSE before the log of the ``psnr_weight`` term (caps it at 100 dB, so a
+#: perfect image gives a finite loss and gradient).
+PSNR_LOSS_EPS = 1e-10
 
 
 def _norm_factor(u: Tensor, normalization: str) -> float:
@@ -176,6 +179,10 @@ class GELRLoss(nn.Module):
             differences, ``kornia.filters.spatial_gradient``; not in the paper, 0 = off). It
             penalises blurred or haloed edges directly, which the squared and SSIM terms
             weigh little once most of the image is right.
+        psnr_weight: Weight of an extra per-image log-error term ``mean_i 10 log10(mse_i)``
+            (= minus the batch's mean PSNR in dB, the evaluation metric; not in the paper,
+            0 = off). Every image counts equally in dB, so nearly-clean inputs (faint texture)
+            keep pulling once the hard ones dominate the squared error.
     """
 
     def __init__(
@@ -192,6 +199,7 @@ class GELRLoss(nn.Module):
         normalization: str = "pixels",
         mae_weight: float = 0.0,
         grad_weight: float = 0.0,
+        psnr_weight: float = 0.0,
     ) -> None:
         super().__init__()
         if lambda1 < 0 or lambda2 < 0:
@@ -216,6 +224,10 @@ class GELRLoss(nn.Module):
             raise ValueError(
                 f"rpaf.gelr.loss.GELRLoss: grad_weight={grad_weight} must be >= 0 (0 = off)"
             )
+        if psnr_weight < 0:
+            raise ValueError(
+                f"rpaf.gelr.loss.GELRLoss: psnr_weight={psnr_weight} must be >= 0 (0 = off)"
+            )
         if ssim_window < 1 or ssim_window % 2 == 0:
             raise ValueError(f"rpaf.gelr.loss.GELRLoss: ssim_window={ssim_window} must be odd")
         self.lambda1 = float(lambda1)
@@ -230,6 +242,7 @@ class GELRLoss(nn.Module):
         self.normalization = normalization
         self.mae_weight = float(mae_weight)
         self.grad_weight = float(grad_weight)
+        self.psnr_weight = float(psnr_weight)
 
     @property
     def uses_gelr(self) -> bool:
@@ -249,9 +262,10 @@ class GELRLoss(nn.Module):
                 eta_t`` ``(B, C, 2, H, W)`` and ``T`` ``(B, C, H, W)``), or None (no GELR).
 
         Returns:
-            Dict with scalar tensors ``loss`` (eq. 15, plus ``mae_weight * mae`` and
-            ``grad_weight * grad``), ``l1`` (eq. 13; zero without GELR), ``l2`` (eq. 14) and,
-            when their weights are > 0, ``mae`` and ``grad``.
+            Dict with scalar tensors ``loss`` (eq. 15, plus ``mae_weight * mae``,
+            ``grad_weight * grad`` and ``psnr_weight * neg_psnr``), ``l1`` (eq. 13; zero without
+            GELR), ``l2`` (eq. 14) and, when their weights are > 0, ``mae``, ``grad`` and
+            ``neg_psnr`` (minus the mean per-image PSNR in dB).
         """
         l2 = fidelity_l2(u, x, use_ssim=self.use_ssim, ssim_window=self.ssim_window,
                          ssim_padding=self.ssim_padding, normalization=self.normalization)
@@ -266,7 +280,7 @@ class GELRLoss(nn.Module):
             l1 = torch.zeros((), device=u.device, dtype=u.dtype)
             loss = self.lambda2 * l2  # eq. 15 with lambda1 = 0
         out = {"loss": loss, "l1": l1, "l2": l2}
-        if self.mae_weight > 0 or self.grad_weight > 0:  # beyond the paper
+        if self.mae_weight > 0 or self.grad_weight > 0 or self.psnr_weight > 0:  # beyond paper
             err = u - x.to(device=u.device, dtype=u.dtype)
         if self.mae_weight > 0:  # see `mae_weight`
             out["mae"] = err.abs().mean()
@@ -275,10 +289,14 @@ class GELRLoss(nn.Module):
             diff = kornia.filters.spatial_gradient(err, mode="diff", normalized=True)
             out["grad"] = diff.abs().mean()
             out["loss"] = out["loss"] + self.grad_weight * out["grad"]
+        if self.psnr_weight > 0:  # see `psnr_weight`
+            mse = err.pow(2).flatten(1).mean(1)
+            out["neg_psnr"] = (10.0 * torch.log10(mse + PSNR_LOSS_EPS)).mean()
+            out["loss"] = out["loss"] + self.psnr_weight * out["neg_psnr"]
         return out
 
     def extra_repr(self) -> str:
         return (f"lambda1={self.lambda1}, lambda2={self.lambda2}, rho1={self.rho1}, "
                 f"rho2={self.rho2}, data_weight={self.data_weight}, boundary={self.boundary!r}, "
                 f"normalization={self.normalization!r}, mae_weight={self.mae_weight}, "
-                f"grad_weight={self.grad_weight}")
+                f"grad_weight={self.grad_weight}, psnr_weight={self.psnr_weight}")
