@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
 
 import pytest
 import torch
 
-TOOL = Path(__file__).resolve().parents[2] / "tools" / "per_family.py"
 
-
-def _tool():
-    spec = importlib.util.spec_from_file_location("per_family", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_identity_network_scores_as_the_input(tmp_path: Path, capsys) -> None:
+def test_identity_network_scores_as_the_input(tmp_path: Path, capsys, load_tool) -> None:
     """An identity "network" must score exactly the input's PSNR on every pair."""
     ckpt = tmp_path / "id.ckpt"
     weight = torch.eye(3).reshape(3, 3, 1, 1)  # a 1x1 convolution that copies its input
@@ -27,7 +17,8 @@ def test_identity_network_scores_as_the_input(tmp_path: Path, capsys) -> None:
                 "hyper_parameters": {"config": {"model": {
                     "_target_": "torch.nn.Conv2d", "in_channels": 3, "out_channels": 3,
                     "kernel_size": 1}}}}, ckpt)
-    assert _tool().main([str(ckpt), "--method", "tv", "--n", "3", "--size", "32"]) == 0
+    tool = load_tool("per_family")
+    assert tool.main([str(ckpt), "--method", "tv", "--n", "3", "--size", "32"]) == 0
     out = capsys.readouterr().out
     rows = re.findall(r"input\s+([\d.]+)\s+net\s+([\d.]+)\s+tv\s+([\d.]+)\s+diff\s+([-+\d.]+)", out)
     assert len(rows) == 3
@@ -42,6 +33,6 @@ def test_identity_network_scores_as_the_input(tmp_path: Path, capsys) -> None:
     assert float(kept.group(2)) < 80
 
 
-def test_unknown_method_named() -> None:
+def test_unknown_method_named(load_tool) -> None:
     with pytest.raises(SystemExit, match="nope"):
-        _tool().load_method("nope")
+        load_tool("per_family").load_method("nope")

@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
-
-TOOL = Path(__file__).resolve().parents[2] / "tools" / "structure_kept.py"
-
-
-def _tool():
-    sys.path.insert(0, str(TOOL.parent))
-    spec = importlib.util.spec_from_file_location("structure_kept", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _identity_ckpt(path: Path, scale: float = 1.0) -> Path:
@@ -32,7 +20,7 @@ def _identity_ckpt(path: Path, scale: float = 1.0) -> Path:
     return path
 
 
-def test_identity_keeps_everything_and_a_dimmer_does_not(tmp_path: Path, capsys) -> None:
+def test_identity_keeps_everything_and_a_dimmer_does_not(tmp_path: Path, capsys, load_tool) -> None:
     rng = np.random.default_rng(0)
     folder = tmp_path / "gt"
     folder.mkdir()
@@ -40,7 +28,7 @@ def test_identity_keeps_everything_and_a_dimmer_does_not(tmp_path: Path, capsys)
         Image.fromarray(rng.integers(0, 256, (20, 24, 3), np.uint8)).save(folder / f"{k}.png")
     ident = _identity_ckpt(tmp_path / "id.ckpt")
     dim = _identity_ckpt(tmp_path / "dim.ckpt", scale=0.9)  # u = 0.9 g: a known error
-    assert _tool().main([str(folder), "--ckpt", str(ident), "--ckpt", str(dim),
+    assert load_tool("structure_kept").main([str(folder), "--ckpt", str(ident), "--ckpt", str(dim),
                          "--method", "tv"]) == 0
     out = capsys.readouterr().out
     rows = dict(re.findall(r"\| (\S+) \| ([\d.]+|inf) \|", out))
@@ -51,9 +39,9 @@ def test_identity_keeps_everything_and_a_dimmer_does_not(tmp_path: Path, capsys)
     assert float(rows["method=tv"]) < 60
 
 
-def test_empty_folder_and_nothing_to_score(tmp_path: Path) -> None:
+def test_empty_folder_and_nothing_to_score(tmp_path: Path, load_tool) -> None:
     with pytest.raises(SystemExit, match="no images"):
-        _tool().main([str(tmp_path), "--method", "tv"])
+        load_tool("structure_kept").main([str(tmp_path), "--method", "tv"])
     Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
     with pytest.raises(SystemExit, match="nothing to score"):
-        _tool().main([str(tmp_path)])
+        load_tool("structure_kept").main([str(tmp_path)])
