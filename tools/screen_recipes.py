@@ -34,14 +34,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from rpaf.checkpoints import load_network
-from rpaf.data.imageio import read_image
-from rpaf.smooth import expand_inputs
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from structure_kept import kept_scores  # noqa: E402
+from structure_kept import kept_scores, load_images  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 EVAL_ARGS = ["metrics=fast", "metrics.no_reference=[]", "metrics.bliinds2=false", "logger=none",
@@ -152,9 +149,7 @@ def screen_one(name: str, overrides: list[str], args: argparse.Namespace) -> Non
               f"ckpt_path={ckpt}", f"paths.log_dir={args.log_dir}"],
              args.log_dir / f"{key}_{task}.log", env)
     if args.structures.is_dir():
-        files, _ = expand_inputs([str(args.structures)])
-        images = [torch.from_numpy(read_image(f)).permute(2, 0, 1)[None].contiguous()
-                  for f in files]
+        images = load_images(args.structures)
         kept = float(np.mean(kept_scores(load_network(ckpt).eval(), images)))
         kept_file(args.log_dir, name).write_text(json.dumps({"kept_db": kept,
                                                              "folder": str(args.structures)}))

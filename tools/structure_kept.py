@@ -31,6 +31,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from per_family import load_method  # noqa: E402
 
 
+def load_images(folder: Path) -> list[torch.Tensor]:
+    """Every image of ``folder`` as a (1, 3, H, W) tensor in [0, 1]; exits if there is none."""
+    files, _ = expand_inputs([str(folder)])
+    if not files:
+        raise SystemExit(f"{folder}: no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    return [torch.from_numpy(read_image(f)).permute(2, 0, 1)[None].contiguous() for f in files]
+
+
 def kept_scores(smoother, images: list[torch.Tensor]) -> list[float]:
     """PSNR (dB, range 1) of ``smoother(g).clamp(0, 1)`` against ``g`` for each (1, 3, H, W) g."""
     out = []
@@ -50,18 +58,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--method", action="append", default=[],
                     help="conf/method config, e.g. tv or rtv_tuned (repeatable)")
     args = ap.parse_args(argv)
-    files, _ = expand_inputs([str(args.folder)])
-    if not files:
-        raise SystemExit(f"{args.folder}: no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    images = load_images(args.folder)
     if not args.ckpt and not args.method:
         raise SystemExit("nothing to score: pass --ckpt PATH and/or --method NAME")
-    images = [torch.from_numpy(read_image(f)).permute(2, 0, 1)[None].contiguous() for f in files]
     rows: list[tuple[str, list[float]]] = []
     for ckpt in args.ckpt:
         rows.append((str(ckpt), kept_scores(load_network(ckpt).eval(), images)))
     for name in args.method:
         rows.append((f"method={name}", kept_scores(load_method(name), images)))
-    print(f"structure kept: PSNR of smoother(GT) vs GT on {len(files)} images of {args.folder}")
+    print(f"structure kept: PSNR of smoother(GT) vs GT on {len(images)} images of {args.folder}")
     print("| smoother | mean | min | max |\n|---|---|---|---|")
     for label, scores in rows:
         print(f"| {label} | {np.mean(scores):.2f} | {min(scores):.2f} | {max(scores):.2f} |")
