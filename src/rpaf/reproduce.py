@@ -423,7 +423,11 @@ def _progress():  # noqa: ANN202 - rich types are optional at import time
 
 def run_plan(jobs: list[Job], reference: Job | None, runs_dir: Path, *, n_jobs: int,
              timeout_s: float) -> list[Job]:
-    """Run every ``todo`` job (reference first), reusing finished ones; show progress."""
+    """Run every ``todo`` job, reusing finished ones; show progress.
+
+    The reference network trains first in line, beside the jobs that do not need it; the
+    evaluations of the reference are queued when it finishes (marked failed if it failed).
+    """
     from rich.console import Console
 
     console = Console(stderr=True)
@@ -471,17 +475,31 @@ def run_plan(jobs: list[Job], reference: Job | None, runs_dir: Path, *, n_jobs: 
                                    + (f"\n    {job.note}" if job.note else ""))
             progress.advance(bar)
 
-        if reference is not None and reference.state == "todo":
-            progress.update(bar, current=reference.describe())
-            report(run_job(reference, runs_dir, logs_dir, timeout_s))
-        resolve_reference()
-        mark_reused()
-        pending = [j for j in jobs if j.state == "todo"]
+        # The reference trains beside the jobs that do not need it (sweeps, filters); the
+        # evaluations of the reference network are queued once its checkpoint exists.
         with ThreadPoolExecutor(max_workers=max(1, n_jobs)) as pool:
-            futures = {pool.submit(run_job, j, runs_dir, logs_dir, timeout_s): j for j in pending}
-            for fut in as_completed(futures):
-                progress.update(bar, current=futures[fut].describe())
+            futures = {}
+            training_reference = reference is not None and reference.state == "todo"
+            if training_reference:
+                futures[pool.submit(run_job, reference, runs_dir, logs_dir, timeout_s)] = reference
+            else:
+                resolve_reference()
+                mark_reused()
+            for j in jobs:
+                if j.state == "todo" and j is not reference and not (
+                        training_reference and j.needs_reference):
+                    futures[pool.submit(run_job, j, runs_dir, logs_dir, timeout_s)] = j
+            while futures:
+                fut = next(as_completed(futures))
+                job = futures.pop(fut)
+                progress.update(bar, current=job.describe())
                 report(fut.result())
+                if job is reference:
+                    resolve_reference()
+                    mark_reused()
+                    for j in jobs:
+                        if j.needs_reference and j.state == "todo":
+                            futures[pool.submit(run_job, j, runs_dir, logs_dir, timeout_s)] = j
     return jobs
 
 

@@ -156,3 +156,62 @@ def test_dry_run_shows_network_evaluations_of_a_finished_reference_as_reused(
     after = rp.plan_states(jobs, tmp_path)
     assert after[jobs.index(net_eval)] == "reuse"
     assert net_eval.state == "todo"  # planning display only: the job itself is untouched
+
+
+def test_reference_trains_beside_independent_jobs_and_gates_its_evaluations(
+        smoke_plan, tmp_path, monkeypatch) -> None:
+    import threading
+
+    jobs, reference, _ = smoke_plan
+    ref = rp.Job(reference.entry, reference.task_name, list(reference.overrides))
+    sweep = next(rp.Job(j.entry, j.task_name, list(j.overrides)) for j in jobs
+                 if j.task_name == "sweep_gelr_loss")
+    net_eval = next(rp.Job(j.entry, j.task_name, list(j.overrides), needs_reference=True)
+                    for j in jobs if j.needs_reference)
+    sweep_started, events = threading.Event(), []
+
+    def fake_run_job(job, runs_dir, logs_dir, timeout_s):
+        events.append(("start", job.task_name, list(job.overrides)))
+        if job is ref:
+            # The sweep job must start while the reference is still training.
+            assert sweep_started.wait(10), "independent job waited for the reference"
+            run = tmp_path / "reference" / "runs" / "r"
+            (run / "checkpoints").mkdir(parents=True)
+            (run / "checkpoints" / "last.ckpt").write_bytes(b"")
+            job.run_dir = run
+        if job is sweep:
+            sweep_started.set()
+        job.state = "ok"
+        events.append(("end", job.task_name, []))
+        return job
+
+    monkeypatch.setattr(rp, "run_job", fake_run_job)
+    rp.run_plan([ref, sweep, net_eval], ref, tmp_path, n_jobs=2, timeout_s=5)
+    assert [j.state for j in (ref, sweep, net_eval)] == ["ok", "ok", "ok"]
+    order = [(kind, name) for kind, name, _ in events]
+    assert order.index(("start", "sweep_gelr_loss")) < order.index(("end", "reference"))
+    assert order.index(("end", "reference")) < order.index(("start", net_eval.task_name))
+    launched = next(ov for kind, name, ov in events
+                    if kind == "start" and name == net_eval.task_name)
+    ckpt = tmp_path / "reference" / "runs" / "r" / "checkpoints" / "last.ckpt"
+    assert f"ckpt_path={ckpt}" in launched
+
+
+def test_evaluations_of_a_failed_reference_are_failed_not_run(smoke_plan, tmp_path,
+                                                              monkeypatch) -> None:
+    jobs, reference, _ = smoke_plan
+    ref = rp.Job(reference.entry, reference.task_name, list(reference.overrides))
+    net_eval = next(rp.Job(j.entry, j.task_name, list(j.overrides), needs_reference=True)
+                    for j in jobs if j.needs_reference)
+    ran = []
+
+    def fake_run_job(job, runs_dir, logs_dir, timeout_s):
+        ran.append(job.task_name)
+        job.state, job.note = "failed", "exit code 1"
+        return job
+
+    monkeypatch.setattr(rp, "run_job", fake_run_job)
+    rp.run_plan([ref, net_eval], ref, tmp_path, n_jobs=2, timeout_s=5)
+    assert ran == ["reference"]
+    assert net_eval.state == "failed"
+    assert "reference training failed" in net_eval.note
