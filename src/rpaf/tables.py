@@ -626,17 +626,27 @@ class BuiltTable:
             best[col.id] = pick[1]
         return best
 
+    def paper_columns(self) -> set[str]:
+        """Ids of the columns for which some row has a paper number."""
+        return {col.id for col in self.spec.columns
+                if any(row.paper.get(col.id) is not None for row in self.spec.rows)}
+
     def header(self) -> list[str]:
-        """Column headers: row header, then ``<label> ours`` / ``<label> paper`` pairs, ``n``."""
+        """Column headers: row header, ``<label> (ours)`` / ``<label> (paper)`` pairs, ``n``.
+
+        A column without any paper number has no ``(paper)`` twin and is headed ``<label>``.
+        """
+        with_paper = self.paper_columns()
         out = [self.spec.row_header]
         for col in self.spec.columns:
             name = f"{col.group} {col.label}" if col.group else col.label
-            out += [f"{name} (ours)", f"{name} (paper)"]
+            out += [f"{name} (ours)", f"{name} (paper)"] if col.id in with_paper else [name]
         return [*out, "n"]
 
     def body(self, bold: tuple[str, str] = ("**", "**")) -> list[list[str]]:
         """Rendered rows (best of ours per column wrapped in ``bold``)."""
         best = self.best()
+        with_paper = self.paper_columns()
         out = []
         for i, (row, cells) in enumerate(zip(self.spec.rows, self.cells, strict=True)):
             line = [row.label]
@@ -644,7 +654,9 @@ class BuiltTable:
                 text = cell.text(col.digits)
                 if best[col.id] == i:
                     text = f"{bold[0]}{text}{bold[1]}"
-                line += [text, _fmt_paper(row.paper.get(col.id), col.digits)]
+                line.append(text)
+                if col.id in with_paper:
+                    line.append(_fmt_paper(row.paper.get(col.id), col.digits))
             n = max((c.n for c in cells), default=0)
             line.append(str(n) if n else MISSING)
             out.append(line)
