@@ -30,6 +30,7 @@ The tables (Markdown + CSV + LaTeX) go to ``experiments/results/<scale>/`` (see
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import itertools
 import json
@@ -76,7 +77,9 @@ class Job:
         overrides: Hydra overrides (without ``paths.log_dir``, added at launch).
         tables: Spec ids this job feeds (for the plan display).
         label: Short description (the sweep values, or method and dataset).
-        needs_reference: Evaluates the reference network (waits for its checkpoint).
+        needs_reference: Evaluates a reference network (waits for its checkpoint).
+        reference: The reference training job it evaluates (one per reference seed); None:
+            the ``reference`` given to :func:`run_plan`.
         state: ``todo``, ``reused``, ``ok``, ``failed`` or ``skipped``.
         run_dir: The run folder once known.
         note: Why it was skipped / how it failed.
@@ -88,6 +91,7 @@ class Job:
     tables: list[str] = field(default_factory=list)
     label: str = ""
     needs_reference: bool = False
+    reference: Job | None = field(default=None, repr=False, compare=False)
     state: str = "todo"
     run_dir: Path | None = None
     note: str = ""
@@ -230,8 +234,10 @@ def plan_jobs(
     """Every job the specs need at this preset (deduplicated), the reference job, the datasets.
 
     Returns:
-        ``(jobs, reference, datasets)``; ``reference`` (the network the eval jobs evaluate) is
-        also in ``jobs`` when some eval needs it.
+        ``(jobs, reference, datasets)``; ``reference`` is the reference network of the first
+        reference seed (preset ``reference_seeds``, default the first of ``seeds``). Every
+        reference job leads ``jobs`` when some eval needs the network; each network
+        evaluation names its own reference (:attr:`Job.reference`).
     """
     sweep_dir = sweep_dir or REPO_ROOT / "conf" / "sweep"
     seeds = [int(s) for s in _as_list(preset.get("seeds", [0]))]
@@ -248,14 +254,23 @@ def plan_jobs(
         if table not in existing.tables:
             existing.tables.append(table)
 
-    reference = Job(
-        entry="train",
-        task_name="reference",
-        overrides=["task_name=reference", *train_ov,
-                   *[str(o) for o in _as_list(preset.get("reference_overrides"))],
-                   f"seed={seeds[0]}"],
-        label=f"reference network, seed={seeds[0]}",
-    )
+    # One reference network per reference seed (default: the first seed); the network rows of
+    # the tables average over them.
+    ref_seeds = [int(s) for s in _as_list(preset.get("reference_seeds", seeds[:1]))]
+    if not ref_seeds:
+        raise ReproduceError("preset reference_seeds is empty: give at least one seed")
+    references = {
+        seed: Job(
+            entry="train",
+            task_name="reference",
+            overrides=["task_name=reference", *train_ov,
+                       *[str(o) for o in _as_list(preset.get("reference_overrides"))],
+                       f"seed={seed}"],
+            label=f"reference network, seed={seed}",
+        )
+        for seed in ref_seeds
+    }
+    reference = references[ref_seeds[0]]
     need_reference = False
     for spec in _wanted(specs, preset):
         if spec.sweep:
@@ -288,21 +303,27 @@ def plan_jobs(
                     if method in NEEDS_TARGET and not entry.targets:
                         continue
                     common = [f"task_name={task}", *entry.overrides, *eval_ov,
-                              *[str(o) for o in _as_list(ev.get("overrides"))],
-                              f"seed={seeds[0]}"]
+                              *[str(o) for o in _as_list(ev.get("overrides"))]]
                     if method == NETWORK:
                         need_reference = True
-                        job = Job("eval", task, [*common, "ckpt_path=<reference>"],
-                                  label=f"{method} on {ds_id}", needs_reference=True)
-                    else:
-                        job = Job("eval", task, [*common, f"method={method}"],
-                                  label=f"{method} on {ds_id}")
+                        for seed, ref in references.items():
+                            job = Job("eval", task, [*common, f"seed={seed}",
+                                                     "ckpt_path=<reference>"],
+                                      label=f"{method} on {ds_id}"
+                                      + (f", seed={seed}" if len(references) > 1 else ""),
+                                      needs_reference=True, reference=ref)
+                            if not entry.available:
+                                job.state, job.note = "skipped", f"dataset {ds_id} unavailable"
+                            add(job, spec.id)
+                        continue
+                    job = Job("eval", task, [*common, f"seed={seeds[0]}", f"method={method}"],
+                              label=f"{method} on {ds_id}")
                     if not entry.available:
                         job.state, job.note = "skipped", f"dataset {ds_id} unavailable"
                     add(job, spec.id)
     ordered = list(jobs.values())
     if need_reference:
-        ordered.insert(0, reference)
+        ordered[:0] = list(references.values())
     return ordered, (reference if need_reference else None), datasets
 
 
@@ -434,16 +455,31 @@ def run_plan(jobs: list[Job], reference: Job | None, runs_dir: Path, *, n_jobs: 
     logs_dir = runs_dir / "_reproduce_logs"
     finished = _finished(runs_dir)
 
-    def resolve_reference() -> None:
-        if reference is None:
-            return
+    def ref_of(job: Job) -> Job | None:
+        return job.reference if job.reference is not None else reference
+
+    references: list[Job] = []  # distinct reference jobs, by identity
+    for ref in [reference, *(ref_of(j) for j in jobs if j.needs_reference)]:
+        if ref is not None and all(ref is not r for r in references):
+            references.append(ref)
+
+    training: list[Job] = []  # the references this call trains
+
+    def is_training(job: Job | None) -> bool:
+        return any(job is r for r in training)
+
+    def resolve_reference(ref: Job | None = None) -> None:
+        """Fill in the checkpoint of ``ref`` (default: every finished reference)."""
         for job in jobs:
-            if job.needs_reference and job.state == "todo":
-                if reference.state not in ("ok", "reused") or reference.run_dir is None:
-                    job.state, job.note = "failed", "reference training failed"
-                    continue
-                job.overrides = _with_reference(job.overrides,
-                                                _reference_ckpt(reference.run_dir))
+            own = ref_of(job)
+            if not job.needs_reference or job.state != "todo" or own is None:
+                continue
+            if (ref is not None and own is not ref) or own.state == "todo":
+                continue
+            if own.state not in ("ok", "reused") or own.run_dir is None:
+                job.state, job.note = "failed", "reference training failed"
+                continue
+            job.overrides = _with_reference(job.overrides, _reference_ckpt(own.run_dir))
 
     def mark_reused() -> None:
         for job in jobs:
@@ -464,7 +500,7 @@ def run_plan(jobs: list[Job], reference: Job | None, runs_dir: Path, *, n_jobs: 
         console.print(f"[yellow]warning[/]: {len(stale)} reused runs were made at other commits "
                       f"({', '.join(shas)}); if the code or configs changed since, move "
                       f"{runs_dir} aside to run them again")
-    if todo_count == 0 and (reference is None or reference.state != "todo"):
+    if todo_count == 0 and all(r.state != "todo" for r in references):
         return jobs
     with _progress() as progress:
         bar = progress.add_task("jobs", total=todo_count, current="")
@@ -479,26 +515,25 @@ def run_plan(jobs: list[Job], reference: Job | None, runs_dir: Path, *, n_jobs: 
         # evaluations of the reference network are queued once its checkpoint exists.
         with ThreadPoolExecutor(max_workers=max(1, n_jobs)) as pool:
             futures = {}
-            training_reference = reference is not None and reference.state == "todo"
-            if training_reference:
-                futures[pool.submit(run_job, reference, runs_dir, logs_dir, timeout_s)] = reference
-            else:
-                resolve_reference()
-                mark_reused()
+            training[:] = [r for r in references if r.state == "todo"]
+            for ref in training:
+                futures[pool.submit(run_job, ref, runs_dir, logs_dir, timeout_s)] = ref
+            resolve_reference()  # the references that were reused
+            mark_reused()
             for j in jobs:
-                if j.state == "todo" and j is not reference and not (
-                        training_reference and j.needs_reference):
+                waiting = j.needs_reference and is_training(ref_of(j))
+                if j.state == "todo" and not is_training(j) and not waiting:
                     futures[pool.submit(run_job, j, runs_dir, logs_dir, timeout_s)] = j
             while futures:
                 fut = next(as_completed(futures))
                 job = futures.pop(fut)
                 progress.update(bar, current=job.describe())
                 report(fut.result())
-                if job is reference:
-                    resolve_reference()
+                if is_training(job):
+                    resolve_reference(job)
                     mark_reused()
                     for j in jobs:
-                        if j.needs_reference and j.state == "todo":
+                        if j.needs_reference and ref_of(j) is job and j.state == "todo":
                             futures[pool.submit(run_job, j, runs_dir, logs_dir, timeout_s)] = j
     return jobs
 
@@ -510,18 +545,18 @@ def plan_states(jobs: Sequence[Job], runs_dir: Path) -> list[str]:
     run is already there, they are compared with its checkpoint path filled in.
     """
     finished = _finished(runs_dir)
-    ref = next((j for j in jobs if j.entry == "train" and j.task_name == "reference"), None)
-    ckpt: Path | None = None
-    if ref is not None and ref.key in finished:
-        try:
-            ckpt = _reference_ckpt(finished[ref.key])
-        except ReproduceError:
-            ckpt = None
+    refs = [j for j in jobs if j.entry == "train" and j.task_name == "reference"]
+    ckpts: dict[int, Path] = {}
+    for ref in refs:
+        if ref.key in finished:
+            with contextlib.suppress(ReproduceError):  # no checkpoint: evaluations stay todo
+                ckpts[id(ref)] = _reference_ckpt(finished[ref.key])
     states = []
     for job in jobs:
         key = job.key
-        if job.needs_reference and ckpt is not None:
-            key = job_key(_with_reference(job.overrides, ckpt))
+        own = job.reference if job.reference is not None else (refs[0] if refs else None)
+        if job.needs_reference and own is not None and id(own) in ckpts:
+            key = job_key(_with_reference(job.overrides, ckpts[id(own)]))
         states.append("reuse" if job.state == "todo" and key in finished else job.state)
     return states
 

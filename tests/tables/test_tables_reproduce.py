@@ -215,3 +215,66 @@ def test_evaluations_of_a_failed_reference_are_failed_not_run(smoke_plan, tmp_pa
     assert ran == ["reference"]
     assert net_eval.state == "failed"
     assert "reference training failed" in net_eval.note
+
+
+def test_reference_seeds_plan_one_reference_and_network_evaluations_per_seed() -> None:
+    specs = load_specs(REPO / "experiments")
+    preset = rp.load_preset("smoke")
+    one, ref_one, _ = rp.plan_jobs(specs, preset)
+    preset.reference_seeds = [0, 3]
+    jobs, reference, _ = rp.plan_jobs(specs, preset)
+    refs = [j for j in jobs if j.entry == "train" and j.task_name == "reference"]
+    assert [j.label for j in refs] == ["reference network, seed=0", "reference network, seed=3"]
+    assert jobs[:2] == refs
+    assert reference is refs[0]
+    assert reference.key == ref_one.key  # the default (first seed) plan is unchanged
+    net = [j for j in jobs if j.needs_reference]
+    assert len(net) == 2 * sum(j.needs_reference for j in one)
+    for job in net:
+        seed = next(o for o in job.overrides if o.startswith("seed="))
+        assert f"{seed}" in job.reference.overrides
+    filters = [j for j in jobs if j.entry == "eval" and not j.needs_reference]
+    assert len(filters) == sum(j.entry == "eval" and not j.needs_reference for j in one)
+    preset.reference_seeds = []
+    with pytest.raises(rp.ReproduceError, match="reference_seeds"):
+        rp.plan_jobs(specs, preset)
+
+
+def test_each_network_evaluation_waits_for_its_own_reference(smoke_plan, tmp_path,
+                                                             monkeypatch) -> None:
+    specs = load_specs(REPO / "experiments")
+    preset = rp.load_preset("smoke")
+    preset.reference_seeds = [0, 1]
+    jobs, reference, _ = rp.plan_jobs(specs, preset)
+    jobs = [j for j in jobs if j.entry == "train" and j.task_name == "reference"
+            or (j.needs_reference and j.state == "todo")]
+    ended: list[str] = []
+
+    def fake_run_job(job, runs_dir, logs_dir, timeout_s):
+        if job.task_name == "reference":
+            seed = job.label.rsplit("=", 1)[1]
+            if seed == "1":  # the second reference fails: only its evaluations fail
+                job.state, job.note = "failed", "exit code 1"
+                ended.append(job.label)
+                return job
+            run = tmp_path / f"ref{seed}"
+            (run / "checkpoints").mkdir(parents=True)
+            (run / "checkpoints" / "last.ckpt").write_bytes(b"")
+            job.run_dir = run
+        else:
+            own = job.reference.label
+            assert own in ended, f"{job.label} started before {own}"
+            assert f"ckpt_path={job.reference.run_dir / 'checkpoints' / 'last.ckpt'}" \
+                in job.overrides
+        job.state = "ok"
+        ended.append(job.label)
+        return job
+
+    monkeypatch.setattr(rp, "run_job", fake_run_job)
+    rp.run_plan(jobs, reference, tmp_path, n_jobs=2, timeout_s=5)
+    evals = [j for j in jobs if j.needs_reference]
+    assert {j.state for j in evals if "seed=0" in j.overrides} == {"ok"}
+    failed = [j for j in evals if "seed=1" in j.overrides]
+    assert failed
+    assert {j.state for j in failed} == {"failed"}
+    assert all("reference training failed" in j.note for j in failed)
