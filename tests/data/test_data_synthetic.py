@@ -415,3 +415,40 @@ def test_photo_texture_set_adds_texture_photographs_to_training_only() -> None:
         roughness.append(np.mean([np.abs(np.diff(f, axis=1)).mean() for f in fields]))
     assert roughness[0] > roughness[1] > roughness[2]  # larger period -> smoother field
     assert set(PHOTO_TEXTURES) == {"brick", "grass", "gravel"}
+
+
+def test_small_details_are_small_deterministic_and_leave_the_rest_alone() -> None:
+    from scipy import ndimage
+
+    from rpaf.data.structures import add_small_details, make_structure
+
+    base = make_structure(np.random.default_rng(5), 96)
+    a = add_small_details(np.random.default_rng(9), base)
+    np.testing.assert_array_equal(a, add_small_details(np.random.default_rng(9), base))
+    assert a.shape == base.shape
+    assert a.dtype == np.float32
+    assert 0.0 <= a.min() <= a.max() <= 1.0
+    assert not np.shares_memory(a, base)
+    changed = np.abs(a - base).max(axis=2) > 1e-6
+    assert 0 < changed.mean() < 0.2  # a few objects, most of the structure untouched
+    labels, n = ndimage.label(changed)
+    sizes = np.bincount(labels.ravel())[1:]
+    assert n >= 3
+    assert sizes.max() <= 2 * np.pi * 4.5**2  # nothing larger than a couple of 4-px discs
+    # Faint ones too: some objects differ from what lies under them by much less than others.
+    diffs = [np.abs(a - base)[labels == k].max() for k in range(1, n + 1)]
+    assert min(diffs) < 0.5 * max(diffs)
+
+
+def test_detail_structure_set_alters_about_half_of_the_training_structures() -> None:
+    altered = 0
+    for i in range(16):
+        base_gt = make_pair(i, size=SIZE, split="train")[1]
+        inp, gt, info = make_pair_with_info(i, size=SIZE, split="train", structure_set="detail")
+        if not np.array_equal(gt, base_gt):
+            altered += 1
+            assert np.mean(np.abs(gt - base_gt).max(axis=2) > 1e-6) < 0.3
+            assert abs(_psnr(inp, gt) - info["target_psnr"]) < 0.5
+    assert 3 <= altered <= 13
+    with pytest.raises(ValueError, match="train split only"):
+        make_pair(0, split="test", structure_set="detail")

@@ -108,8 +108,9 @@ class SyntheticDataModule(_BaseDataModule):
         texture_set: ``"base"`` (the original families) or ``"rich"`` (adds training-only
             families to train/val; the held-out test split is the same either way).
         structure_set: ``"base"``, ``"varied"`` (training split only: half of the
-            structures with reduced colour contrast) or ``"photo"`` (half of them cartoonised
-            photo crops); validation and test are unchanged.
+            structures with reduced colour contrast), ``"photo"`` (half of them cartoonised
+            photo crops) or ``"detail"`` (half of them with small, partly faint objects
+            painted over); validation and test are unchanged.
         train_psnr_range: ``[lo, hi]`` dB range of the training pairs' input-vs-target PSNR
             (``None``: 20-32 dB, as validation and test). A higher ``hi`` adds faint textures.
         structure_fraction: Share of the training structures that a non-base

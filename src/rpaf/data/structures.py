@@ -9,6 +9,11 @@ only): a random crop of one of scikit-image's bundled colour photographs (astron
 coffee, rocket; no download), downscaled by a random factor and cartoonised by a Felzenszwalb
 segmentation with every segment painted its mean colour. Its region layout, sizes and
 neighbouring colours are those of a natural scene, which the random shapes lack.
+
+:func:`add_small_details` is the third kind (``data.structure_set=detail``, training split only):
+many small discs, specks and short strokes (about 1.5-4 px radius) painted over a structure, from
+faint to full contrast. Real images are full of such objects (the cones and lights of a street
+scene), and a network trained only on large shapes takes them for texture.
 """
 
 from __future__ import annotations
@@ -18,12 +23,25 @@ from functools import lru_cache
 import numpy as np
 from skimage.draw import polygon as draw_polygon
 
-__all__ = ["PHOTO_MAX_SIZE", "PHOTO_NAMES", "make_photo_structure", "make_structure"]
+__all__ = [
+    "DETAIL_CONTRAST",
+    "DETAIL_COUNT",
+    "PHOTO_MAX_SIZE",
+    "PHOTO_NAMES",
+    "add_small_details",
+    "make_photo_structure",
+    "make_structure",
+]
 
 #: The scikit-image sample photographs (bundled with the package) behind ``photo`` structures.
 PHOTO_NAMES: tuple[str, ...] = ("astronaut", "chelsea", "coffee", "rocket")
 #: Largest ``photo`` structure side: the short side of the smallest photo (chelsea, 300) less one.
 PHOTO_MAX_SIZE = 299
+
+#: Number of small objects per 96 x 96 pixels that ``detail`` structures get (scaled by area).
+DETAIL_COUNT: tuple[int, int] = (6, 20)
+#: Contrast of a small object: its colour is ``base + c * (colour - base)``, c in this range.
+DETAIL_CONTRAST: tuple[float, float] = (0.2, 1.0)
 
 _SHAPES = ("polygon", "ellipse", "band", "line", "gradient")
 _SHAPE_P = (0.3, 0.25, 0.15, 0.15, 0.15)
@@ -173,3 +191,46 @@ def make_photo_structure(rng: np.random.Generator, size: int) -> np.ndarray:
     means = np.stack([np.bincount(flat, crop[..., c].ravel()) for c in range(3)], 1)
     means /= np.maximum(counts, 1)[:, None]
     return np.clip(means[labels], 0.0, 1.0).astype(np.float32)
+
+
+def add_small_details(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
+    """A copy of ``img`` with small, sharp objects painted over it (``structure_set=detail``).
+
+    Draws ``DETAIL_COUNT`` objects per 96 x 96 pixels (scaled by the image area): discs of
+    radius 1.5-4 px, specks of 1-2 px and short strokes 4-12 px long and 1-2 px wide, each
+    with a colour between the colour under it and a random one (contrast factor in
+    :data:`DETAIL_CONTRAST`, so some are faint).
+
+    Args:
+        rng: Source of randomness (the result is a deterministic function of its state).
+        img: (H, W, 3) float32 structure in [0, 1].
+
+    Returns:
+        (H, W, 3) float32 array in [0, 1].
+    """
+    out = np.array(img, dtype=np.float32, copy=True)
+    h, w = out.shape[:2]
+    grey = bool(np.allclose(out[..., 0], out[..., 1]) and np.allclose(out[..., 1], out[..., 2]))
+    lo, hi = DETAIL_COUNT
+    scale = h * w / 96.0**2
+    for _ in range(int(rng.integers(max(1, round(lo * scale)), max(2, round(hi * scale)) + 1))):
+        cx, cy = rng.uniform(0, w), rng.uniform(0, h)
+        base = out[min(int(cy), h - 1), min(int(cx), w - 1)].copy()
+        c = rng.uniform(*DETAIL_CONTRAST)
+        colour = (base + c * (_colour(rng, grey, base) - base)).astype(np.float32)
+        kind = rng.random()
+        r = rng.uniform(1.5, 4.0) if kind < 0.5 else (
+            rng.uniform(0.7, 1.2) if kind < 0.75 else rng.uniform(2.0, 6.0))
+        y0, y1 = max(int(cy - r) - 1, 0), min(int(cy + r) + 2, h)
+        x0, x1 = max(int(cx - r) - 1, 0), min(int(cx + r) + 2, w)
+        yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32) + 0.5
+        if kind < 0.75:  # disc or speck
+            mask = (xx - cx) ** 2 + (yy - cy) ** 2 <= r * r
+        else:  # short stroke of half-length r
+            phi = rng.uniform(0, np.pi)
+            along = (xx - cx) * np.cos(phi) + (yy - cy) * np.sin(phi)
+            across = -(xx - cx) * np.sin(phi) + (yy - cy) * np.cos(phi)
+            mask = (np.abs(along) <= r) & (np.abs(across) <= rng.uniform(0.5, 1.0))
+        _paint(out, slice(y0, y1), slice(x0, x1), mask, colour)
+    return np.clip(out, 0.0, 1.0)
+

@@ -33,7 +33,7 @@ import torch
 from torch.utils.data import Dataset
 
 from rpaf.data.imageio import to_tensor
-from rpaf.data.structures import make_photo_structure, make_structure
+from rpaf.data.structures import add_small_details, make_photo_structure, make_structure
 from rpaf.data.textures import check_texture_set, render_texture, sample_texture
 from rpaf.data.transforms import random_flip
 
@@ -62,8 +62,9 @@ RECIPES: tuple[str, ...] = ("sps", "nks")
 #: mean scaled by a factor in
 #: :data:`VARIED_CONTRAST`, so faint edges next to strong texture are seen in training) or
 #: ``photo`` (that share of the structures are cartoonised photo crops:
-#: :func:`rpaf.data.structures.make_photo_structure`).
-STRUCTURE_SETS: tuple[str, ...] = ("base", "varied", "photo")
+#: :func:`rpaf.data.structures.make_photo_structure`) or ``detail`` (that share get many small,
+#: partly faint objects painted over them: :func:`rpaf.data.structures.add_small_details`).
+STRUCTURE_SETS: tuple[str, ...] = ("base", "varied", "photo", "detail")
 VARIED_CONTRAST: tuple[float, float] = (0.15, 0.6)
 #: Default share of the training structures that a non-base structure set alters.
 STRUCTURE_FRACTION: float = 0.5
@@ -200,6 +201,8 @@ def _alter_structure(target: np.ndarray, structure_set: str, seed: int, split: s
         return target
     if structure_set == "photo":
         return make_photo_structure(rng, target.shape[0])
+    if structure_set == "detail":
+        return add_small_details(rng, target)
     c = rng.uniform(*VARIED_CONTRAST)
     mean = target.mean(axis=(0, 1), keepdims=True)
     return (mean + c * (target - mean)).astype(np.float32)
