@@ -487,6 +487,8 @@ def run_plan(jobs: list[Job], reference: Job | None, runs_dir: Path, *, n_jobs: 
                 job.state, job.run_dir = "reused", finished[job.key]
 
     mark_reused()
+    resolve_reference()  # evaluations of references finished earlier name their checkpoint ...
+    mark_reused()  # ... so those that ran already are reused (and not counted below)
     todo_count = sum(j.state == "todo" for j in jobs)
     console.print(f"[bold]rpaf.reproduce[/]: {len(jobs)} jobs, "
                   f"{sum(j.state == 'reused' for j in jobs)} reused, "
@@ -518,8 +520,6 @@ def run_plan(jobs: list[Job], reference: Job | None, runs_dir: Path, *, n_jobs: 
             training[:] = [r for r in references if r.state == "todo"]
             for ref in training:
                 futures[pool.submit(run_job, ref, runs_dir, logs_dir, timeout_s)] = ref
-            resolve_reference()  # the references that were reused
-            mark_reused()
             for j in jobs:
                 waiting = j.needs_reference and is_training(ref_of(j))
                 if j.state == "todo" and not is_training(j) and not waiting:

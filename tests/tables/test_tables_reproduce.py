@@ -232,7 +232,7 @@ def test_reference_seeds_plan_one_reference_and_network_evaluations_per_seed() -
     assert len(net) == 2 * sum(j.needs_reference for j in one)
     for job in net:
         seed = next(o for o in job.overrides if o.startswith("seed="))
-        assert f"{seed}" in job.reference.overrides
+        assert seed in job.reference.overrides
     filters = [j for j in jobs if j.entry == "eval" and not j.needs_reference]
     assert len(filters) == sum(j.entry == "eval" and not j.needs_reference for j in one)
     preset.reference_seeds = []

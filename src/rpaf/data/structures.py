@@ -57,11 +57,15 @@ def _colour(rng: np.random.Generator, grey: bool, avoid: np.ndarray | None = Non
 
 
 def _window(
-    cx: float, cy: float, r: float, size: int
+    cx: float, cy: float, r: float, size: int, width: int | None = None
 ) -> tuple[slice, slice, np.ndarray, np.ndarray]:
-    """Bounding-box slices of a disc of radius r and the pixel-centre coordinates inside it."""
+    """Bounding-box slices of a disc of radius r and the pixel-centre coordinates inside it.
+
+    The image is ``size`` pixels high and ``width`` (default ``size``) wide.
+    """
+    width = size if width is None else width
     y0, y1 = max(int(cy - r) - 1, 0), min(int(cy + r) + 2, size)
-    x0, x1 = max(int(cx - r) - 1, 0), min(int(cx + r) + 2, size)
+    x0, x1 = max(int(cx - r) - 1, 0), min(int(cx + r) + 2, width)
     yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32) + 0.5
     return slice(y0, y1), slice(x0, x1), yy, xx
 
@@ -221,9 +225,7 @@ def add_small_details(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
         kind = rng.random()
         r = rng.uniform(1.5, 4.0) if kind < 0.5 else (
             rng.uniform(0.7, 1.2) if kind < 0.75 else rng.uniform(2.0, 6.0))
-        y0, y1 = max(int(cy - r) - 1, 0), min(int(cy + r) + 2, h)
-        x0, x1 = max(int(cx - r) - 1, 0), min(int(cx + r) + 2, w)
-        yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32) + 0.5
+        ys, xs, yy, xx = _window(cx, cy, r, h, w)
         if kind < 0.75:  # disc or speck
             mask = (xx - cx) ** 2 + (yy - cy) ** 2 <= r * r
         else:  # short stroke of half-length r
@@ -231,6 +233,5 @@ def add_small_details(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
             along = (xx - cx) * np.cos(phi) + (yy - cy) * np.sin(phi)
             across = -(xx - cx) * np.sin(phi) + (yy - cy) * np.cos(phi)
             mask = (np.abs(along) <= r) & (np.abs(across) <= rng.uniform(0.5, 1.0))
-        _paint(out, slice(y0, y1), slice(x0, x1), mask, colour)
+        _paint(out, ys, xs, mask, colour)
     return np.clip(out, 0.0, 1.0)
-
