@@ -297,3 +297,15 @@ def test_main_job_runs_offline_without_iqa_files(compose, tmp_path: Path,
         run_training(strict)
     assert "val/psnr" not in json.loads((tmp_path / "strict" / "metrics.json").read_text()).get(
         "metrics", {})
+
+
+def test_no_gelr_without_callback_trains(compose, tmp_path: Path) -> None:
+    """The documented "without GELR" command (``loss=no_gelr ~gelr``) drops the callback and
+    trains, and the checkpoint carries no GELR state."""
+    cfg = compose("train", [*TINY, "loss=no_gelr", "~gelr"], tmp_path)
+    assert "gelr" not in cfg
+    assert cfg.loss.lambda1 == 0.0
+    out = run_training(cfg)
+    assert out["status"] == "ok"
+    ckpt = load_checkpoint(tmp_path / "checkpoints" / "last.ckpt")
+    assert not [k for k in ckpt["callbacks"] if "GELR" in k]
