@@ -141,3 +141,39 @@ def test_sweeps_multirun_one_failure_keeps_the_others(tmp_path: Path) -> None:
     assert by_ratio[0.0] == ["failed", "failed"]
     failed = [r for r in records if r["status"] == "failed"]
     assert all(r["error"] and r["traceback"] for r in failed)
+
+
+NO_SUBMITIT = "hydra-submitit-launcher is not installed (pip install 'rpaf[slurm]')"
+
+
+def test_sweeps_slurm_launcher_composes() -> None:
+    """``hydra/launcher=slurm`` resolves to submitit's SLURM launcher with our resources."""
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason=NO_SUBMITIT)
+    cfg = _compose(["sweep=ctum", "hydra/launcher=slurm", "hydra.launcher.partition=gpu"],
+                   hydra_cfg=True)
+    launcher = cfg.hydra.launcher
+    assert launcher._target_.endswith("SlurmLauncher")
+    assert launcher.partition == "gpu"
+    assert launcher.gpus_per_node == 1
+    assert launcher.comment == "rpaf sweep sweep_ctum"
+
+
+@pytest.mark.slow
+def test_sweeps_submitit_one_failure_keeps_the_others(tmp_path: Path) -> None:
+    """The cluster path without a cluster: submitit's local executor (the same launcher plugin
+    and job pickling as SLURM) runs a two-job sweep whose first job fails; both jobs record."""
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason=NO_SUBMITIT)
+    env = {**os.environ, "WANDB_MODE": "disabled"}
+    cmd = [sys.executable, "-m", "rpaf.train", "-m", "sweep=ldsc", *TINY, "model.ldsc=true",
+           "model.ratio=0.0,0.8", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10",
+           f"paths.log_dir={tmp_path}"]
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900,
+                          check=False)
+    assert proc.returncode != 0, "the failed job is reported"
+    records = {json.loads(p.read_text())["config"]["model"]["ratio"]: json.loads(p.read_text())
+               for p in tmp_path.rglob("metrics.json")}
+    assert sorted(records) == [0.0, 0.8], proc.stderr[-2000:]
+    assert records[0.8]["status"] == "ok"
+    assert records[0.0]["status"] == "failed"
+    assert "model.ratio=0.0" in records[0.0]["error"]
+    assert list(tmp_path.rglob(".submitit")), "submitit wrote its job logs"
