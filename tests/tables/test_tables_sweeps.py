@@ -170,8 +170,8 @@ def test_sweeps_submitit_one_failure_keeps_the_others(tmp_path: Path) -> None:
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900,
                           check=False)
     assert proc.returncode != 0, "the failed job is reported"
-    records = {json.loads(p.read_text())["config"]["model"]["ratio"]: json.loads(p.read_text())
-               for p in tmp_path.rglob("metrics.json")}
+    saved = [json.loads(p.read_text()) for p in tmp_path.rglob("metrics.json")]
+    records = {rec["config"]["model"]["ratio"]: rec for rec in saved}
     assert sorted(records) == [0.0, 0.8], proc.stderr[-2000:]
     assert records[0.8]["status"] == "ok"
     assert records[0.0]["status"] == "failed"
