@@ -66,6 +66,19 @@ def model_config(ckpt: dict[str, Any], path: str | Path = "<checkpoint>") -> dic
     return cfg
 
 
+def net_state(ckpt: dict[str, Any], path: str | Path = "<checkpoint>") -> dict[str, Any]:
+    """The network's weights (``net.*`` of :class:`rpaf.lit.LitRPAF`), prefix removed.
+
+    Raises:
+        CheckpointError: naming the file, when the checkpoint holds no ``net.*`` weights.
+    """
+    prefix = "net."
+    state = {k[len(prefix):]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
+    if not state:
+        raise CheckpointError(f"checkpoint {path} has no 'net.*' weights")
+    return state
+
+
 def load_network(path: str | Path, map_location: str | torch.device = "cpu") -> nn.Module:
     """Rebuild the trained network of an rpaf checkpoint, in eval mode.
 
@@ -80,12 +93,47 @@ def load_network(path: str | Path, map_location: str | torch.device = "cpu") -> 
 
     ckpt = load_checkpoint(path, map_location)
     net = build_net_from_dict(model_config(ckpt, path))
-    prefix = "net."
-    state = {k[len(prefix):]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
-    if not state:
-        raise CheckpointError(f"checkpoint {path} has no 'net.*' weights")
+    state = net_state(ckpt, path)
     try:
         net.load_state_dict(state)
     except RuntimeError as err:
         raise CheckpointError(f"checkpoint {path} does not match its model config: {err}") from err
     return net.to(map_location).eval()
+
+
+def load_init_weights(net: nn.Module, path: str | Path) -> nn.Module:
+    """Copy the trained network weights of an rpaf checkpoint into ``net`` (fine-tuning).
+
+    Only the weights move: the optimiser, learning-rate schedule, GELR per-sample state and the
+    loop position start afresh (``ckpt_path`` resumes all of them instead). The checkpoint's
+    network must have the same architecture as ``net``.
+
+    Args:
+        net: The freshly built network of the run (``cfg.model``).
+        path: A ``.ckpt`` written by ``rpaf-train``.
+
+    Returns:
+        ``net``, with the checkpoint's weights.
+
+    Raises:
+        CheckpointError: naming the file, when it cannot be read, has no network weights, or its
+            network does not match ``net`` (the mismatching parameter names are listed).
+    """
+    state = net_state(load_checkpoint(path, "cpu"), path)
+    own = net.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shapes = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    if missing or unexpected or shapes:
+        parts = []
+        for what, keys in (("missing", missing), ("unexpected", unexpected),
+                           ("with another shape", shapes)):
+            if keys:
+                more = f" (+{len(keys) - 5} more)" if len(keys) > 5 else ""
+                parts.append(f"{what}: {', '.join(keys[:5])}{more}")
+        raise CheckpointError(
+            f"init_weights={path}: its network does not match this run's model config "
+            f"({'; '.join(parts)}); use the same model overrides as the run that wrote it"
+        )
+    net.load_state_dict(state)
+    return net

@@ -68,5 +68,11 @@ def check_config(cfg: DictConfig) -> None:
             problems.append(f"{rule.key}={value!r} is out of range: expected {rule.expect}")
     if cfg.get("seed") is not None and not isinstance(cfg.seed, int):
         problems.append(f"seed={cfg.seed!r} must be an integer (or null for no seeding)")
+    if cfg.get("init_weights") and cfg.get("ckpt_path") and cfg.get("train", True):
+        problems.append(
+            f"init_weights={cfg.init_weights!r} and ckpt_path={cfg.ckpt_path!r} are both set: "
+            "ckpt_path resumes a run (weights, optimiser, schedule, GELR state), init_weights "
+            "starts a new run from a checkpoint's weights; set only one"
+        )
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))

@@ -7,6 +7,7 @@ Examples::
     rpaf-train experiment=paper data.root=/data/SPS trainer=gpu
     rpaf-train -m sweep=alpha_beta               # a paper ablation as a multirun
     rpaf-train ckpt_path=logs/train/runs/.../checkpoints/last.ckpt   # resume exactly
+    rpaf-train init_weights=path/to/last.ckpt data.root=/my/data   # fine-tune from its weights
 
 Every run writes ``metrics.json`` (final metrics, seed, resolved config, overrides, git SHA, wall
 time, device) into its run folder; the paper tables are built from these files only.
@@ -101,6 +102,11 @@ def run_training(cfg: DictConfig) -> dict[str, Any]:
             record["metrics_unavailable"] = dict(suite.no_reference.unavailable)
         datamodule = build_datamodule(cfg)
         net = build_net(cfg)
+        if cfg.get("init_weights"):
+            from rpaf.checkpoints import load_init_weights
+
+            load_init_weights(net, cfg.init_weights)
+            log.info("network weights initialised from %s", cfg.init_weights)
         lambda1 = float(OmegaConf.select(cfg, "loss.lambda1", default=0.0) or 0.0)
         gelr = build_gelr(cfg, lambda1)
         lit = build_lit_module(cfg, net, gelr)

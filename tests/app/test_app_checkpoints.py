@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from rpaf.checkpoints import CheckpointError, load_checkpoint, model_config
+from rpaf.checkpoints import CheckpointError, load_checkpoint, load_init_weights, model_config
 
 
 def _good(path: Path) -> Path:
@@ -79,3 +79,41 @@ def test_rpafnet_checkpoints_from_before_drl_fusion_load_as_replace() -> None:
     new = {"hyper_parameters": {"config": {"model": {"_target_": "rpaf.models.RPAFNet",
                                                      "drl_fusion": "enhance"}}}}
     assert model_config(new)["drl_fusion"] == "enhance"
+
+
+def _net_ckpt(path: Path, net: torch.nn.Module) -> Path:
+    torch.save({"state_dict": {f"net.{k}": v for k, v in net.state_dict().items()}}, path)
+    return path
+
+
+def test_init_weights_copies_every_parameter(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    trained = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Conv2d(4, 3, 1))
+    torch.manual_seed(1)
+    fresh = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Conv2d(4, 3, 1))
+    assert not torch.equal(fresh[0].weight, trained[0].weight)
+    load_init_weights(fresh, _net_ckpt(tmp_path / "a.ckpt", trained))
+    for key, value in trained.state_dict().items():
+        assert torch.equal(fresh.state_dict()[key], value), key
+
+
+def test_init_weights_mismatch_names_file_and_keys(tmp_path: Path) -> None:
+    trained = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.Conv2d(8, 3, 1))
+    other = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Conv2d(4, 3, 1),
+                                torch.nn.ReLU(), torch.nn.Conv2d(3, 3, 1))
+    path = _net_ckpt(tmp_path / "wide.ckpt", trained)
+    before = [p.clone() for p in other.parameters()]
+    with pytest.raises(CheckpointError, match=r"wide\.ckpt") as err:
+        load_init_weights(other, path)
+    msg = str(err.value)
+    assert "missing: 3.bias, 3.weight" in msg
+    assert "with another shape: 0.bias, 0.weight, 1.weight" in msg
+    # Nothing was half-loaded.
+    assert all(torch.equal(a, b) for a, b in zip(before, other.parameters(), strict=True))
+
+
+def test_init_weights_without_net_weights(tmp_path: Path) -> None:
+    path = tmp_path / "x.ckpt"
+    torch.save({"state_dict": {"other.w": torch.ones(1)}}, path)
+    with pytest.raises(CheckpointError, match=r"x\.ckpt.*no 'net\.\*' weights"):
+        load_init_weights(torch.nn.Linear(1, 1), path)

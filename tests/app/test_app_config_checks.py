@@ -80,3 +80,10 @@ def test_out_of_range_fails_at_start_and_is_recorded(compose, tmp_path) -> None:
     record = json.loads((tmp_path / "metrics.json").read_text())
     assert record["status"] == "failed"
     assert "gelr.alpha" in record["error"]
+
+
+def test_init_weights_and_resume_together_are_refused() -> None:
+    cfg = _cfg(init_weights="a.ckpt", ckpt_path="b.ckpt", train=True)
+    with pytest.raises(ConfigError, match=r"init_weights='a\.ckpt' and ckpt_path='b\.ckpt'"):
+        check_config(cfg)
+    check_config(_cfg(init_weights="a.ckpt"))

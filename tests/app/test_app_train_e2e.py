@@ -309,3 +309,23 @@ def test_no_gelr_without_callback_trains(compose, tmp_path: Path) -> None:
     assert out["status"] == "ok"
     ckpt = load_checkpoint(tmp_path / "checkpoints" / "last.ckpt")
     assert not [k for k in ckpt["callbacks"] if "GELR" in k]
+
+
+@pytest.mark.slow
+def test_init_weights_fine_tunes_from_a_checkpoint(compose, tmp_path: Path) -> None:
+    """init_weights starts a new run (fresh loop, optimiser, GELR state) from trained weights."""
+    first = _train(compose, tmp_path / "first", "trainer.max_epochs=1", "test=true")
+    last = tmp_path / "first" / "checkpoints" / "last.ckpt"
+    # Without training, the test score is the checkpoint's own: the weights were copied.
+    loaded = _train(compose, tmp_path / "loaded", "train=false", "test=true",
+                    f"init_weights={last}")
+    fresh = _train(compose, tmp_path / "fresh", "train=false", "test=true")
+    assert loaded["metrics"]["test/psnr"] == pytest.approx(first["metrics"]["test/psnr"], abs=1e-5)
+    assert abs(fresh["metrics"]["test/psnr"] - first["metrics"]["test/psnr"]) > 1e-3
+    # Fine-tuning counts its own epochs and steps from zero (ckpt_path would continue them).
+    tuned = _train(compose, tmp_path / "tuned", "trainer.max_epochs=1", f"init_weights={last}")
+    assert tuned["status"] == "ok"
+    a, b = load_checkpoint(last), load_checkpoint(tmp_path / "tuned" / "checkpoints" / "last.ckpt")
+    assert b["epoch"] == a["epoch"] == 0
+    assert b["global_step"] == a["global_step"]
+    assert any(not torch.equal(a["state_dict"][k], v) for k, v in b["state_dict"].items())
