@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from rpaf.checkpoints import CheckpointError, load_checkpoint, model_config
+from rpaf.checkpoints import CheckpointError, load_checkpoint, model_config, net_state
 from rpaf.utils.runinfo import atomic_write
 
 
@@ -52,9 +52,8 @@ def interpolate(path_a: Path, path_b: Path, alpha: float) -> dict[str, Any]:
         raise CheckpointError(
             f"{path_a} and {path_b} were trained with different model configs; only networks "
             "of one architecture (ideally B fine-tuned from A) can be interpolated")
-    net_a = {k: v for k, v in ckpt_a["state_dict"].items() if k.startswith("net.")}
-    net_b = {k: v for k, v in ckpt_b["state_dict"].items() if k.startswith("net.")}
-    return {"state_dict": interpolate_states(net_a, net_b, alpha),
+    mixed = interpolate_states(net_state(ckpt_a, path_a), net_state(ckpt_b, path_b), alpha)
+    return {"state_dict": {f"net.{k}": v for k, v in mixed.items()},
             "hyper_parameters": ckpt_a["hyper_parameters"],
             "interpolation": {"a": str(path_a), "b": str(path_b), "alpha": alpha}}
 
