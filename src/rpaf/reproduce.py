@@ -242,6 +242,9 @@ def plan_jobs(
     sweep_dir = sweep_dir or REPO_ROOT / "conf" / "sweep"
     seeds = [int(s) for s in _as_list(preset.get("seeds", [0]))]
     train_ov = [str(o) for o in _as_list(preset.get("train_overrides"))]
+    # Sweep jobs only (after train_overrides, so they win): e.g. a shorter, smaller-crop
+    # schedule than the reference network's.
+    sweep_ov = [str(o) for o in _as_list(preset.get("sweep_overrides"))]
     eval_ov = [str(o) for o in _as_list(preset.get("eval_overrides"))]
     sweeps_cfg = preset.get("sweeps") or {}
     methods_allowed = preset.get("methods")
@@ -286,7 +289,7 @@ def plan_jobs(
             sweep_seeds = [int(s) for s in _as_list(extra.get("seeds", seeds))]
             for values in expand_sweep(spec.sweep, params, sweep_seeds):
                 add(Job("train", f"sweep_{spec.sweep}",
-                        [f"sweep={spec.sweep}", "hydra.mode=RUN", *train_ov,
+                        [f"sweep={spec.sweep}", "hydra.mode=RUN", *train_ov, *sweep_ov,
                          *[str(o) for o in _as_list(extra.get("overrides"))], *values],
                         label=" ".join(values)), spec.id)
         for ev in spec.evals:

@@ -258,3 +258,23 @@ def test_paired_folder_list_size_from_hydra_saves_as_a_plain_list(tmp_path: Path
     assert type(dm.hparams["size"]) is list
     torch.save({"h": dict(dm.hparams)}, tmp_path / "h.pt")
     assert torch.load(tmp_path / "h.pt", weights_only=True)["h"]["size"] == [32, 48]
+
+
+def test_synthetic_test_size_changes_the_test_split_only() -> None:
+    """data.test_size: train/val at `size`, test at `test_size`, the same pairs as a module of
+    that size (so a small-crop run is scored on the standard test split); bad values named."""
+    dm = SyntheticDataModule(n_train=2, n_val=2, n_test=2, size=24, test_size=40)
+    dm.setup("fit")
+    dm.setup("test")
+    assert dm.train_set[0]["input"].shape[-1] == dm.val_set[0]["input"].shape[-1] == 24
+    assert dm.test_set[0]["input"].shape[-2:] == (40, 40)
+    same = SyntheticDataModule(n_train=2, n_val=2, n_test=2, size=40)
+    same.setup("test")
+    for key in ("input", "target"):
+        torch.testing.assert_close(dm.test_set[1][key], same.test_set[1][key])
+    default = SyntheticDataModule(n_train=2, n_val=2, n_test=2, size=24)
+    default.setup("test")
+    assert default.test_set[0]["input"].shape[-1] == 24
+    for bad in (0, -8, 2.5, True, "96"):
+        with pytest.raises(ValueError, match="data.test_size="):
+            SyntheticDataModule(size=24, test_size=bad)

@@ -240,6 +240,29 @@ def test_reference_seeds_plan_one_reference_and_network_evaluations_per_seed() -
         rp.plan_jobs(specs, preset)
 
 
+def test_sweep_overrides_reach_sweep_jobs_only() -> None:
+    """Preset ``sweep_overrides`` follow ``train_overrides`` in every sweep job (so they win)
+    and leave the reference networks and evaluations as they were (so those stay reusable)."""
+    specs = load_specs(REPO / "experiments")
+    preset = rp.load_preset("smoke")
+    before, ref_before, _ = rp.plan_jobs(specs, preset)
+    preset.sweep_overrides = ["data.size=24", "trainer.max_epochs=2"]
+    jobs, reference, _ = rp.plan_jobs(specs, preset)
+    assert reference.key == ref_before.key
+    sweeps = [j for j in jobs if j.task_name.startswith("sweep_")]
+    assert sweeps
+    train_ov = [str(o) for o in preset.train_overrides]
+    for job in sweeps:
+        ov = job.overrides
+        assert ov.index("data.size=24") > max(ov.index(o) for o in train_ov)
+        assert ov.index("trainer.max_epochs=2") == ov.index("data.size=24") + 1
+    others = {j.key for j in jobs if not j.task_name.startswith("sweep_")}
+    assert others == {j.key for j in before if not j.task_name.startswith("sweep_")}
+    mini = rp.load_preset("mini")
+    mini_sweeps = [j for j in rp.plan_jobs(specs, mini)[0] if j.task_name.startswith("sweep_")]
+    assert all("data.test_size=96" in j.overrides for j in mini_sweeps)
+
+
 def test_each_network_evaluation_waits_for_its_own_reference(smoke_plan, tmp_path,
                                                              monkeypatch) -> None:
     specs = load_specs(REPO / "experiments")
