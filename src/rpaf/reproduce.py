@@ -47,6 +47,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from rpaf.tables import (
+    RunCollection,
+    RunRecord,
     TableSpec,
     collect_runs,
     job_overrides,
@@ -541,27 +543,54 @@ def run_plan(jobs: list[Job], reference: Job | None, runs_dir: Path, *, n_jobs: 
     return jobs
 
 
-def plan_states(jobs: Sequence[Job], runs_dir: Path) -> list[str]:
-    """What a run would do with each job: its state, or ``reuse`` for a finished one.
+def _current_keys(jobs: Sequence[Job], finished: dict[tuple[str, ...], Path]
+                  ) -> list[tuple[str, ...]]:
+    """Each job's identity as a finished run records it.
 
     Network evaluations name the reference checkpoint only once it exists: when the reference
-    run is already there, they are compared with its checkpoint path filled in.
+    run is already there, their key has the checkpoint path filled in.
     """
-    finished = _finished(runs_dir)
     refs = [j for j in jobs if j.entry == "train" and j.task_name == "reference"]
     ckpts: dict[int, Path] = {}
     for ref in refs:
         if ref.key in finished:
             with contextlib.suppress(ReproduceError):  # no checkpoint: evaluations stay todo
                 ckpts[id(ref)] = _reference_ckpt(finished[ref.key])
-    states = []
+    keys = []
     for job in jobs:
         key = job.key
         own = job.reference if job.reference is not None else (refs[0] if refs else None)
         if job.needs_reference and own is not None and id(own) in ckpts:
             key = job_key(_with_reference(job.overrides, ckpts[id(own)]))
-        states.append("reuse" if job.state == "todo" and key in finished else job.state)
-    return states
+        keys.append(key)
+    return keys
+
+
+def plan_states(jobs: Sequence[Job], runs_dir: Path) -> list[str]:
+    """What a run would do with each job: its state, or ``reuse`` for a finished one."""
+    finished = _finished(runs_dir)
+    return ["reuse" if job.state == "todo" and key in finished else job.state
+            for job, key in zip(jobs, _current_keys(jobs, finished), strict=True)]
+
+
+def planned_runs(runs: RunCollection, jobs: Sequence[Job], runs_dir: Path) -> RunCollection:
+    """``runs`` without the train/eval runs of ``runs_dir`` that no job of the plan asked for.
+
+    A runs folder keeps the results of earlier presets (e.g. a sweep trained for fewer steps):
+    their ``select`` would match the same table rows, so tables built from the whole folder
+    would mix two protocols. Runs found elsewhere (``extra_runs``), benchmark and
+    application result files are kept.
+    """
+    keys = set(_current_keys(jobs, _finished(runs_dir)))
+    root = runs_dir.resolve()
+
+    def wanted(rec: RunRecord) -> bool:
+        if rec.source not in ("train", "eval") or not rec.path.resolve().is_relative_to(root):
+            return True
+        return job_key(rec.overrides, rec.seed) in keys
+
+    return RunCollection(ok=[r for r in runs.ok if wanted(r)],
+                         failed=[r for r in runs.failed if wanted(r)])
 
 
 def print_plan(jobs: Sequence[Job], runs_dir: Path) -> None:
@@ -622,7 +651,11 @@ def reproduce(
     # Dataset ids the specs name but this machine/preset lacks: cells read "unavailable".
     unavailable = {d.id for d in datasets.values() if not d.available}
     unavailable |= {str(d) for d in _as_list(preset.get("unavailable"))}
-    runs = collect_runs([runs_dir, *extra_runs], bench_dirs=[REPO_ROOT / "experiments" / "bench"])
+    found = collect_runs([runs_dir, *extra_runs], bench_dirs=[REPO_ROOT / "experiments" / "bench"])
+    runs = planned_runs(found, jobs, runs_dir)
+    if len(runs) < len(found):
+        print(f"tables: {len(found) - len(runs)} run(s) under {runs_dir} are not jobs of this "
+              f"plan (other overrides, e.g. an earlier preset) and are left out")
     files = write_tables(_wanted(specs, preset), runs, out_dir, scale=scale,
                          unavailable=unavailable, base=runs_dir)
     failed = [j for j in jobs if j.state == "failed"]

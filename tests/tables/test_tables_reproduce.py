@@ -103,6 +103,25 @@ def test_reproduce_reuses_finished_and_records_failures(smoke_plan, tmp_path, mo
     assert len(calls) == 1
 
 
+def test_tables_use_only_the_runs_of_the_plan(smoke_plan, tmp_path: Path) -> None:
+    """A runs folder holding an earlier preset's run of the same sweep value (same table row)
+    feeds the tables with the planned run only; runs outside the folder are kept."""
+    jobs, _, _ = smoke_plan
+    sweep = next(j for j in jobs if j.task_name == "sweep_gelr_loss")
+    runs_dir, extra = tmp_path / "runs", tmp_path / "mine"
+    _write_run(runs_dir / "sweep_gelr_loss" / "runs" / "new", list(sweep.overrides))
+    _write_run(runs_dir / "sweep_gelr_loss" / "runs" / "old",
+               [*sweep.overrides, "trainer.max_epochs=99"])
+    _write_run(runs_dir / "sweep_gelr_loss" / "runs" / "old_failed",
+               [*sweep.overrides, "trainer.max_epochs=98"], status="failed")
+    _write_run(extra / "x", ["trainer.max_epochs=7"])
+    found = collect_runs([runs_dir, extra])
+    assert (len(found.ok), len(found.failed)) == (3, 1)
+    kept = rp.planned_runs(found, jobs, runs_dir)
+    assert sorted(r.path.name for r in kept.ok) == ["new", "x"]
+    assert kept.failed == []
+
+
 @pytest.mark.slow
 def test_reproduce_smoke_end_to_end(tmp_path: Path) -> None:
     """`make reproduce-tables SCALE=smoke` in a temporary folder; reruns reuse everything."""
