@@ -1,7 +1,8 @@
 """``make reproduce-tables SCALE=smoke|mini|paper``: run what the paper tables need, tabulate.
 
     python -m rpaf.reproduce --scale smoke              # < 5 min on 2 CPU cores (CI)
-    python -m rpaf.reproduce --scale mini               # ~90 min on 2 CPU cores
+    python -m rpaf.reproduce --scale mini               # ~2 h 20 min on 2 CPU cores
+    python -m rpaf.reproduce --scale mini --set seeds=[0] reference_seeds=[0]  # one seed, ~80 min
     python -m rpaf.reproduce --scale paper              # the full protocol (GPU)
     python -m rpaf.reproduce --scale mini --dry-run     # list the jobs and what is reused
     python -m rpaf.reproduce --scale mini --tables-only # rebuild the tables from finished runs
@@ -127,11 +128,19 @@ def job_key(overrides: Sequence[str], seed: int | None = None) -> tuple[str, ...
 # --------------------------------------------------------------------------------------------
 
 
-def load_preset(scale: str, conf_dir: Path | None = None) -> DictConfig:
+def load_preset(scale: str, conf_dir: Path | None = None,
+                overrides: Sequence[str] = ()) -> DictConfig:
     """Load ``conf/reproduce/<scale>.yaml`` (OmegaConf; ``${oc.env:...}`` resolves).
 
+    Args:
+        scale: Preset name.
+        conf_dir: Config folder (default the repository's ``conf``).
+        overrides: ``KEY=VALUE`` dot-list changes of the preset (``--set``), e.g.
+            ``seeds=[0]`` or ``sweeps.theta.seeds=[0]``; the first key
+            of each must be one the preset has.
+
     Raises:
-        ReproduceError: Unknown scale or missing file.
+        ReproduceError: Unknown scale, missing file, or a malformed / unknown override.
     """
     path = (conf_dir or REPO_ROOT / "conf") / "reproduce" / f"{scale}.yaml"
     if not path.is_file():
@@ -140,6 +149,19 @@ def load_preset(scale: str, conf_dir: Path | None = None) -> DictConfig:
             f"or add conf/reproduce/{scale}.yaml"
         )
     cfg = OmegaConf.load(path)
+    assert isinstance(cfg, DictConfig)
+    for item in overrides:
+        key, eq, _ = str(item).partition("=")
+        top = key.split(".", 1)[0]
+        if not eq or not key:
+            raise ReproduceError(f"--set {item!r}: expected KEY=VALUE, e.g. --set seeds=[0]")
+        if top not in cfg:
+            raise ReproduceError(f"--set {item!r}: {path} has no key {top!r} (keys: "
+                                 f"{', '.join(map(str, cfg.keys()))})")
+        try:
+            cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist([str(item)]))
+        except Exception as err:  # omegaconf raises several error types for bad values
+            raise ReproduceError(f"--set {item!r}: {err}") from err
     assert isinstance(cfg, DictConfig)
     return cfg
 
@@ -620,6 +642,7 @@ def reproduce(
     tables_only: bool = False,
     n_jobs: int | None = None,
     extra_runs: Sequence[Path] = (),
+    preset_overrides: Sequence[str] = (),
 ) -> list[Job]:
     """Plan, run (or reuse) and tabulate one scale. See the module docstring.
 
@@ -632,11 +655,12 @@ def reproduce(
         tables_only: Build the tables from finished runs without running anything.
         n_jobs: Parallel subprocesses (default: the preset's ``jobs``).
         extra_runs: More folders searched for finished results (e.g. ``jpeg_results.json``).
+        preset_overrides: ``KEY=VALUE`` changes of the preset (see :func:`load_preset`).
 
     Returns:
         The jobs with their final states.
     """
-    preset = load_preset(scale)
+    preset = load_preset(scale, overrides=preset_overrides)
     runs_dir = (runs_dir or REPO_ROOT / "logs" / "reproduce" / scale).resolve()
     out_dir = out_dir or REPO_ROOT / "experiments" / "results" / scale
     specs = load_specs(spec_dir or REPO_ROOT / "experiments")
@@ -677,6 +701,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=None, help="parallel subprocesses")
     parser.add_argument("--extra-runs", type=Path, nargs="*", default=[],
                         help="more folders with finished results (e.g. jpeg_results.json)")
+    parser.add_argument("--set", dest="preset_overrides", nargs="+", default=[],
+                        metavar="KEY=VALUE",
+                        help="change the preset, e.g. --set seeds=[0] reference_seeds=[0]")
     parser.add_argument("--dry-run", action="store_true", help="print the plan, run nothing")
     parser.add_argument("--tables-only", action="store_true",
                         help="build tables from finished runs, run nothing")
@@ -684,7 +711,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         jobs = reproduce(args.scale, runs_dir=args.runs_dir, out_dir=args.out,
                          spec_dir=args.specs, dry_run=args.dry_run, tables_only=args.tables_only,
-                         n_jobs=args.jobs, extra_runs=args.extra_runs)
+                         n_jobs=args.jobs, extra_runs=args.extra_runs,
+                         preset_overrides=args.preset_overrides)
     except ReproduceError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -259,6 +259,23 @@ def test_reference_seeds_plan_one_reference_and_network_evaluations_per_seed() -
         rp.plan_jobs(specs, preset)
 
 
+def test_preset_set_overrides_change_the_plan_and_name_bad_keys() -> None:
+    """``--set KEY=VALUE`` edits the preset before planning (fewer seeds: fewer jobs); an
+    unknown first key or a missing ``=`` is refused with the key and the preset file named."""
+    specs = load_specs(REPO / "experiments")
+    full = rp.plan_jobs(specs, rp.load_preset("mini"))[0]
+    one = rp.plan_jobs(specs, rp.load_preset("mini", overrides=["seeds=[0]",
+                                                                "reference_seeds=[0]"]))[0]
+    assert 0 < len(one) < len(full)
+    assert not any("seed=1" in j.overrides for j in one)
+    assert list(rp.load_preset("mini", overrides=["sweeps.theta.seeds=[0]"]).sweeps.theta.seeds
+                ) == [0]
+    with pytest.raises(rp.ReproduceError, match="mini.yaml has no key 'seed'"):
+        rp.load_preset("mini", overrides=["seed=[0]"])
+    with pytest.raises(rp.ReproduceError, match="expected KEY=VALUE"):
+        rp.load_preset("mini", overrides=["seeds"])
+
+
 def test_sweep_overrides_reach_sweep_jobs_only() -> None:
     """Preset ``sweep_overrides`` follow ``train_overrides`` in every sweep job (so they win)
     and leave the reference networks and evaluations as they were (so those stay reusable)."""
