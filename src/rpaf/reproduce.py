@@ -39,7 +39,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -360,8 +360,12 @@ def plan_jobs(
 
 
 def _finished(runs_dir: Path) -> dict[tuple[str, ...], Path]:
-    runs = collect_runs(runs_dir)
-    return {job_key(r.overrides, r.seed): r.path for r in runs.ok
+    return _finished_in(collect_runs(runs_dir).ok)
+
+
+def _finished_in(records: Iterable[RunRecord]) -> dict[tuple[str, ...], Path]:
+    """Finished train/eval runs by job key (:func:`job_key`)."""
+    return {job_key(r.overrides, r.seed): r.path for r in records
             if r.source in ("train", "eval")}
 
 
@@ -603,13 +607,16 @@ def planned_runs(runs: RunCollection, jobs: Sequence[Job], runs_dir: Path) -> Ru
     would mix two protocols. Runs found elsewhere (``extra_runs``), benchmark and
     application result files are kept.
     """
-    keys = set(_current_keys(jobs, _finished(runs_dir)))
     root = runs_dir.resolve()
 
+    def local(rec: RunRecord) -> bool:
+        return rec.source in ("train", "eval") and rec.path.resolve().is_relative_to(root)
+
+    # The same finished-run map the resume logic reads, from the records already collected.
+    keys = set(_current_keys(jobs, _finished_in(r for r in runs.ok if local(r))))
+
     def wanted(rec: RunRecord) -> bool:
-        if rec.source not in ("train", "eval") or not rec.path.resolve().is_relative_to(root):
-            return True
-        return job_key(rec.overrides, rec.seed) in keys
+        return not local(rec) or job_key(rec.overrides, rec.seed) in keys
 
     return RunCollection(ok=[r for r in runs.ok if wanted(r)],
                          failed=[r for r in runs.failed if wanted(r)])
