@@ -1,8 +1,8 @@
 """``make reproduce-tables SCALE=smoke|mini|paper``: run what the paper tables need, tabulate.
 
     python -m rpaf.reproduce --scale smoke              # < 5 min on 2 CPU cores (CI)
-    python -m rpaf.reproduce --scale mini               # ~2 h 20 min on 2 CPU cores
-    python -m rpaf.reproduce --scale mini --set seeds=[0] reference_seeds=[0]  # one seed, ~80 min
+    python -m rpaf.reproduce --scale mini               # ~2 h on 2 CPU cores
+    python -m rpaf.reproduce --scale mini --set seeds=[0] reference_seeds=[0]  # one seed, ~65 min
     python -m rpaf.reproduce --scale paper              # the full protocol (GPU)
     python -m rpaf.reproduce --scale mini --dry-run     # list the jobs and what is reused
     python -m rpaf.reproduce --scale mini --tables-only # rebuild the tables from finished runs
@@ -22,7 +22,10 @@ is ``sweep=<name> hydra.mode=RUN <its sweep values>``) writing into
   ``failed``, or a stand-in written here when the process died before writing one) and the
   others go on; its table cells read ``failed`` and it is retried on the next call;
 - **unavailable data**: datasets whose root is missing are not evaluated; their cells read
-  ``unavailable``.
+  ``unavailable``;
+- **shared runs**: sweep jobs whose resolved training config is the same (the paper's default
+  point of each sweep) train once per seed; the other sweeps' tables read that run
+  (:mod:`rpaf.shared_runs`; preset key ``share_runs: false`` trains each one).
 
 The tables (Markdown + CSV + LaTeX) go to ``experiments/results/<scale>/`` (see
 :mod:`rpaf.tables`).
@@ -41,12 +44,13 @@ import sys
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from rpaf.shared_runs import share_identical_jobs
 from rpaf.tables import (
     RunCollection,
     RunRecord,
@@ -83,9 +87,11 @@ class Job:
         needs_reference: Evaluates a reference network (waits for its checkpoint).
         reference: The reference training job it evaluates (one per reference seed); None:
             the ``reference`` given to :func:`run_plan`.
-        state: ``todo``, ``reused``, ``ok``, ``failed`` or ``skipped``.
+        state: ``todo``, ``reused``, ``ok``, ``failed``, ``skipped`` or ``shared`` (the job's
+            resolved config equals ``same_as``'s: it is not run, its tables read that run).
         run_dir: The run folder once known.
         note: Why it was skipped / how it failed.
+        same_as: The job whose run this one shares (:mod:`rpaf.shared_runs`), else None.
     """
 
     entry: str
@@ -99,6 +105,7 @@ class Job:
     run_dir: Path | None = None
     note: str = ""
     seconds: float = 0.0
+    same_as: Job | None = field(default=None, repr=False, compare=False)
 
     @property
     def key(self) -> tuple[str, ...]:
@@ -349,6 +356,10 @@ def plan_jobs(
                         job.state, job.note = "skipped", f"dataset {ds_id} unavailable"
                     add(job, spec.id)
     ordered = list(jobs.values())
+    if preset.get("share_runs", True):
+        # Sweep points with the paper's default config (one per sweep) train once per seed.
+        share_identical_jobs([j for j in ordered if j.entry == "train"
+                              and j.task_name.startswith("sweep_")])
     if need_reference:
         ordered[:0] = list(references.values())
     return ordered, (reference if need_reference else None), datasets
@@ -524,6 +535,7 @@ def run_plan(jobs: list[Job], reference: Job | None, runs_dir: Path, *, n_jobs: 
     console.print(f"[bold]rpaf.reproduce[/]: {len(jobs)} jobs, "
                   f"{sum(j.state == 'reused' for j in jobs)} reused, "
                   f"{sum(j.state == 'skipped' for j in jobs)} skipped (data unavailable), "
+                  f"{sum(j.state == 'shared' for j in jobs)} shared (same config as another), "
                   f"{todo_count} to run -> {runs_dir}")
     from rpaf.utils.runinfo import git_sha
 
@@ -534,7 +546,7 @@ def run_plan(jobs: list[Job], reference: Job | None, runs_dir: Path, *, n_jobs: 
                       f"({', '.join(shas)}); if the code or configs changed since, move "
                       f"{runs_dir} aside to run them again")
     if todo_count == 0 and all(r.state != "todo" for r in references):
-        return jobs
+        return _settle_shared(jobs)
     with _progress() as progress:
         bar = progress.add_task("jobs", total=todo_count, current="")
 
@@ -566,6 +578,18 @@ def run_plan(jobs: list[Job], reference: Job | None, runs_dir: Path, *, n_jobs: 
                     for j in jobs:
                         if j.needs_reference and ref_of(j) is job and j.state == "todo":
                             futures[pool.submit(run_job, j, runs_dir, logs_dir, timeout_s)] = j
+    return _settle_shared(jobs)
+
+
+def _settle_shared(jobs: list[Job]) -> list[Job]:
+    """Shared jobs take their source's run folder; a failed source fails them too."""
+    for job in jobs:
+        src = job.same_as
+        if job.state != "shared" or src is None:
+            continue
+        job.run_dir = src.run_dir
+        if src.state == "failed":
+            job.state, job.note = "failed", f"shares the failed run of {src.describe()}"
     return jobs
 
 
@@ -613,13 +637,26 @@ def planned_runs(runs: RunCollection, jobs: Sequence[Job], runs_dir: Path) -> Ru
         return rec.source in ("train", "eval") and rec.path.resolve().is_relative_to(root)
 
     # The same finished-run map the resume logic reads, from the records already collected.
-    keys = set(_current_keys(jobs, _finished_in(r for r in runs.ok if local(r))))
+    all_keys = _current_keys(jobs, _finished_in(r for r in runs.ok if local(r)))
+    keys = {k for job, k in zip(jobs, all_keys, strict=True) if job.same_as is None}
 
     def wanted(rec: RunRecord) -> bool:
         return not local(rec) or job_key(rec.overrides, rec.seed) in keys
 
-    return RunCollection(ok=[r for r in runs.ok if wanted(r)],
-                         failed=[r for r in runs.failed if wanted(r)])
+    ok = [r for r in runs.ok if wanted(r)]
+    failed = [r for r in runs.failed if wanted(r)]
+    # A shared job reads its source's run under its own task name (the tables select by it).
+    shared = [j for j in jobs if j.same_as is not None]
+    for recs in (ok, failed):
+        recs += [_as_shared(r, job) for job in shared for r in list(recs)
+                 if local(r) and job_key(r.overrides, r.seed) == job.same_as.key]
+    return RunCollection(ok=ok, failed=failed)
+
+
+def _as_shared(rec: RunRecord, job: Job) -> RunRecord:
+    """``rec`` (the source job's run) as the run of the shared ``job``."""
+    return replace(rec, task_name=job.task_name,
+                   raw={**rec.raw, "shared_from": rec.task_name})
 
 
 def print_plan(jobs: Sequence[Job], runs_dir: Path) -> None:
@@ -631,8 +668,9 @@ def print_plan(jobs: Sequence[Job], runs_dir: Path) -> None:
     for col in ("state", "job", "what", "tables"):
         table.add_column(col)
     for job, state in zip(jobs, plan_states(jobs, runs_dir), strict=True):
+        note = job.note or (f"same config as {job.same_as.describe()}" if job.same_as else "")
         table.add_row(state, f"{job.entry}:{job.task_name}", job.label,
-                      ", ".join(job.tables) + (f" ({job.note})" if job.note else ""))
+                      ", ".join(job.tables) + (f" ({note})" if note else ""))
     console = Console()
     console.print(table)
     if jobs:
@@ -684,9 +722,11 @@ def reproduce(
     unavailable |= {str(d) for d in _as_list(preset.get("unavailable"))}
     found = collect_runs([runs_dir, *extra_runs], bench_dirs=[REPO_ROOT / "experiments" / "bench"])
     runs = planned_runs(found, jobs, runs_dir)
-    if len(runs) < len(found):
-        print(f"tables: {len(found) - len(runs)} run(s) under {runs_dir} are not jobs of this "
-              f"plan (other overrides, e.g. an earlier preset) and are left out")
+    kept = {id(r) for r in [*runs.ok, *runs.failed]}
+    left_out = sum(id(r) not in kept for r in [*found.ok, *found.failed])
+    if left_out:
+        print(f"tables: {left_out} run(s) under {runs_dir} are not jobs of this plan (other "
+              f"overrides, e.g. an earlier preset, or a job now shared) and are left out")
     files = write_tables(_wanted(specs, preset), runs, out_dir, scale=scale,
                          unavailable=unavailable, base=runs_dir)
     failed = [j for j in jobs if j.state == "failed"]

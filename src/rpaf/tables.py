@@ -613,6 +613,9 @@ class BuiltTable:
     cells: list[list[Cell]]
     label: TableLabel
     failed: list[RunRecord]
+    #: Runs the cells read that were trained under another task (``raw["shared_from"]``:
+    #: the same resolved config, trained once; see :mod:`rpaf.shared_runs`).
+    shared: list[RunRecord] = field(default_factory=list)
 
     def best(self) -> dict[str, int | None]:
         """Index of the best row of ours per column (``better`` set, at least two values)."""
@@ -716,11 +719,13 @@ def build_table(
         date=date or datetime.now(timezone.utc).strftime("%Y-%m-%d"),
         git_sha=git_sha,
     )
-    relevant = [r for r in runs.failed if _failed_is_relevant(r, spec)]
-    return BuiltTable(spec=spec, cells=cells, label=label, failed=relevant)
+    relevant = [r for r in runs.failed if _is_relevant(r, spec)]
+    shared = [r for r in used_runs if r.raw.get("shared_from") and _is_relevant(r, spec)]
+    return BuiltTable(spec=spec, cells=cells, label=label, failed=relevant, shared=shared)
 
 
-def _failed_is_relevant(record: RunRecord, spec: TableSpec) -> bool:
+def _is_relevant(record: RunRecord, spec: TableSpec) -> bool:
+    """Whether ``record`` matches one cell's selection of ``spec``."""
     for row in spec.rows:
         if row.select is None:
             continue
@@ -772,6 +777,13 @@ def render_markdown(table: BuiltTable, *, base: Path | None = None) -> str:
     for note in spec.notes:
         lines += [f"- {note}"]
     if spec.notes:
+        lines.append("")
+    if table.shared:
+        lines.append("Runs shared with another table (the same resolved training config, "
+                     "trained once):")
+        for rec in table.shared:
+            lines.append(f"- `{_relative(rec.path, base)}` (trained as "
+                         f"`{rec.raw['shared_from']}`, seed {rec.seed})")
         lines.append("")
     if table.failed:
         lines.append("Failed runs (see each folder's metrics.json `error`/`traceback`):")
