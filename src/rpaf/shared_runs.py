@@ -52,13 +52,18 @@ def resolved_train_config(overrides: Sequence[str], config_dir: str | None = Non
     if GlobalHydra.instance().is_initialized():
         GlobalHydra.instance().clear()
     ov = [o for o in overrides if not o.lstrip("+~").startswith("hydra.")]
-    with initialize_config_dir(config_dir=config_dir or CONFIG_DIR, version_base="1.3"):
-        cfg = compose("train", overrides=ov, return_hydra_config=True)
-        with open_dict(cfg):
-            cfg.hydra.job.num = 0
-            cfg.hydra.runtime.output_dir = "<run dir>"
-        HydraConfig.instance().set_config(cfg)
-        data = OmegaConf.to_container(cfg, resolve=True)
+    hydra_config = HydraConfig.instance()
+    previous = hydra_config.cfg
+    try:
+        with initialize_config_dir(config_dir=config_dir or CONFIG_DIR, version_base="1.3"):
+            cfg = compose("train", overrides=ov, return_hydra_config=True)
+            with open_dict(cfg):
+                cfg.hydra.job.num = 0
+                cfg.hydra.runtime.output_dir = "<run dir>"
+            hydra_config.set_config(cfg)  # for the ${hydra:...} interpolations
+            data = OmegaConf.to_container(cfg, resolve=True)
+    finally:
+        hydra_config.cfg = previous  # leave the process's Hydra state as it was
     assert isinstance(data, dict)
     return {k: v for k, v in data.items() if k not in IDENTITY_KEYS}
 

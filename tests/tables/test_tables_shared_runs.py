@@ -128,3 +128,12 @@ def test_run_plan_runs_a_shared_job_once_and_fails_it_with_its_source(
     assert calls == []
     assert (source.state, alias.state) == ("reused", "shared")
     assert alias.run_dir == source.run_dir == tmp_path / "sweep_gelr_loss" / "runs" / "done"
+
+
+def test_fingerprinting_leaves_no_hydra_state_behind() -> None:
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+
+    config_fingerprint([*BASE, "sweep=theta", "gelr.theta=0.2"])
+    assert not HydraConfig.initialized()
+    assert not GlobalHydra.instance().is_initialized()
