@@ -50,7 +50,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from rpaf.shared_runs import share_identical_jobs
+from rpaf.shared_runs import prefer_finished_sources, share_identical_jobs
 from rpaf.tables import (
     RunCollection,
     RunRecord,
@@ -528,6 +528,7 @@ def run_plan(jobs: list[Job], reference: Job | None, runs_dir: Path, *, n_jobs: 
             if job.state == "todo" and job.key in finished:
                 job.state, job.run_dir = "reused", finished[job.key]
 
+    prefer_finished_sources(jobs, finished)  # share a finished run rather than train its twin
     mark_reused()
     resolve_reference()  # evaluations of references finished earlier name their checkpoint ...
     mark_reused()  # ... so those that ran already are reused (and not counted below)
@@ -619,6 +620,7 @@ def _current_keys(jobs: Sequence[Job], finished: dict[tuple[str, ...], Path]
 def plan_states(jobs: Sequence[Job], runs_dir: Path) -> list[str]:
     """What a run would do with each job: its state, or ``reuse`` for a finished one."""
     finished = _finished(runs_dir)
+    prefer_finished_sources(jobs, finished)
     return ["reuse" if job.state == "todo" and key in finished else job.state
             for job, key in zip(jobs, _current_keys(jobs, finished), strict=True)]
 
@@ -637,7 +639,9 @@ def planned_runs(runs: RunCollection, jobs: Sequence[Job], runs_dir: Path) -> Ru
         return rec.source in ("train", "eval") and rec.path.resolve().is_relative_to(root)
 
     # The same finished-run map the resume logic reads, from the records already collected.
-    all_keys = _current_keys(jobs, _finished_in(r for r in runs.ok if local(r)))
+    finished = _finished_in(r for r in runs.ok if local(r))
+    prefer_finished_sources(jobs, finished)  # as run_plan chose
+    all_keys = _current_keys(jobs, finished)
     keys = {k for job, k in zip(jobs, all_keys, strict=True) if job.same_as is None}
 
     def wanted(rec: RunRecord) -> bool:

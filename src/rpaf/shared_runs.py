@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from typing import Any, Protocol
 
 #: Top-level config keys that identify or label a run but do not change what it computes:
@@ -30,6 +30,9 @@ class _Shareable(Protocol):
     overrides: list[str]
     same_as: Any
     state: str
+
+    @property
+    def key(self) -> tuple[str, ...]: ...
 
 
 def resolved_train_config(overrides: Sequence[str], config_dir: str | None = None
@@ -104,3 +107,37 @@ def share_identical_jobs(jobs: Sequence[_Shareable], config_dir: str | None = No
         else:
             first[key] = job
     return shared
+
+
+def prefer_finished_sources(jobs: Sequence[_Shareable], finished: Container[tuple[str, ...]]
+                            ) -> int:
+    """Let a group of identical jobs share a run that already exists.
+
+    :func:`share_identical_jobs` makes the first job of each group its source. When that one
+    has not run but another member has (e.g. a ``rpaf-train -m sweep=dilation`` multirun found
+    in the runs folder), the finished member becomes the source instead, so nothing is trained
+    twice. Idempotent: calling it again with the same ``finished`` keys changes nothing.
+
+    Args:
+        jobs: The plan's jobs (sources and the jobs sharing them).
+        finished: Keys (``job.key``) of the finished runs.
+
+    Returns:
+        The number of groups whose source changed.
+    """
+    groups: dict[int, list[_Shareable]] = {}
+    for job in jobs:
+        if job.same_as is not None:
+            groups.setdefault(id(job.same_as), [job.same_as]).append(job)
+    changed = 0
+    for members in groups.values():
+        source = members[0]
+        if source.key in finished:
+            continue
+        pick = next((m for m in members[1:] if m.key in finished), None)
+        if pick is None:
+            continue
+        for member in members:
+            member.same_as, member.state = (None, "todo") if member is pick else (pick, "shared")
+        changed += 1
+    return changed

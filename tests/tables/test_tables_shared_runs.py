@@ -61,7 +61,7 @@ def _write(folder: Path, task: str, overrides: list[str], psnr: float, dilations
     folder.mkdir(parents=True)
     (folder / "metrics.json").write_text(json.dumps({
         "task_name": task, "status": status, "seed": 0, "overrides": overrides,
-        "config": {"model": {"dilations": dilations}, "trainer": {},
+        "config": {"model": {"dilations": dilations}, "loss": {"lambda1": 0.7}, "trainer": {},
                    "data": {"_target_": "rpaf.data.SyntheticDataModule"}},
         "metrics": {"eval/psnr": psnr}, "date": "2026-01-01T00:00:00+00:00"}))
 
@@ -137,3 +137,39 @@ def test_fingerprinting_leaves_no_hydra_state_behind() -> None:
     config_fingerprint([*BASE, "sweep=theta", "gelr.theta=0.2"])
     assert not HydraConfig.initialized()
     assert not GlobalHydra.instance().is_initialized()
+
+
+def test_a_finished_twin_becomes_the_source(two_sweeps, tmp_path: Path, monkeypatch) -> None:
+    """Only the dilation sweep's [1,2,4] point ran (say, a `rpaf-train -m sweep=dilation`
+    multirun): the GELR-loss sweep's λ1 = 0.7 point shares it instead of training again, and
+    its table row reads that run."""
+    specs, preset = two_sweeps
+    calls: list[list[str]] = []
+    real_run = subprocess.run
+
+    def fake(cmd, **kwargs):
+        if cmd[0] == "git":
+            return real_run(cmd, **kwargs)
+        calls.append(cmd)
+        return subprocess.CompletedProcess(cmd, 1)
+
+    monkeypatch.setattr(rp.subprocess, "run", fake)
+    jobs = rp.plan_jobs(specs, preset)[0]
+    sw = _sweeps(jobs)
+    first, twin = sw["sweep_gelr_loss loss.lambda1=0.7 seed=0"], sw[
+        "sweep_dilation model.dilations=[1,2,4] seed=0"]
+    _write(tmp_path / "sweep_dilation" / "runs" / "mine", "sweep_dilation", twin.overrides,
+           31.0, [1, 2, 4])
+    assert rp.plan_states([first, twin], tmp_path) == ["shared", "reuse"]
+    rp.run_plan([first, twin], None, tmp_path, n_jobs=1, timeout_s=5)
+    assert calls == []
+    assert (first.state, twin.state) == ("shared", "reused")
+    assert first.same_as is twin
+    assert first.run_dir == tmp_path / "sweep_dilation" / "runs" / "mine"
+    runs = rp.planned_runs(collect_runs(tmp_path), jobs, tmp_path)
+    t3 = build_table(next(s for s in specs if s.id == "table3_gelr_loss"), runs, scale="test",
+                     git_sha="x", date="d", hardware="h", data="synthetic")
+    full_row = next(i for i, r in enumerate(t3.spec.rows) if "0.7" in str(r.select))
+    psnr_col = next(j for j, c in enumerate(t3.spec.columns) if c.metric == "psnr")
+    assert (t3.cells[full_row][psnr_col].mean, t3.cells[full_row][psnr_col].n) == (31.0, 1)
+    assert [r.raw["shared_from"] for r in t3.shared] == ["sweep_dilation"]
