@@ -96,19 +96,25 @@ def test_a_shared_point_reads_its_source_run_in_the_tables(two_sweeps, tmp_path:
     assert t3.shared == []  # the run's own table does not call it shared
 
 
-def test_run_plan_runs_a_shared_job_once_and_fails_it_with_its_source(
-        two_sweeps, tmp_path: Path, monkeypatch) -> None:
-    specs, preset = two_sweeps
-    calls: list[list[str]] = []
+@pytest.fixture
+def calls(monkeypatch) -> list[list[str]]:
+    """Job subprocesses are recorded and die at once (exit 1, no metrics.json)."""
+    made: list[list[str]] = []
     real_run = subprocess.run
 
     def failing(cmd, **kwargs):
-        if cmd[0] == "git":
+        if cmd[0] == "git":  # the SHA check of reused runs, not a job
             return real_run(cmd, **kwargs)
-        calls.append(cmd)
+        made.append(cmd)
         return subprocess.CompletedProcess(cmd, 1)
 
     monkeypatch.setattr(rp.subprocess, "run", failing)
+    return made
+
+
+def test_run_plan_runs_a_shared_job_once_and_fails_it_with_its_source(
+        two_sweeps, tmp_path: Path, calls) -> None:
+    specs, preset = two_sweeps
     sw = _sweeps(rp.plan_jobs(specs, preset)[0])
     source, alias = sw["sweep_gelr_loss loss.lambda1=0.7 seed=0"], sw[
         "sweep_dilation model.dilations=[1,2,4] seed=0"]
@@ -139,21 +145,11 @@ def test_fingerprinting_leaves_no_hydra_state_behind() -> None:
     assert not GlobalHydra.instance().is_initialized()
 
 
-def test_a_finished_twin_becomes_the_source(two_sweeps, tmp_path: Path, monkeypatch) -> None:
+def test_a_finished_twin_becomes_the_source(two_sweeps, tmp_path: Path, calls) -> None:
     """Only the dilation sweep's [1,2,4] point ran (say, a `rpaf-train -m sweep=dilation`
     multirun): the GELR-loss sweep's λ1 = 0.7 point shares it instead of training again, and
     its table row reads that run."""
     specs, preset = two_sweeps
-    calls: list[list[str]] = []
-    real_run = subprocess.run
-
-    def fake(cmd, **kwargs):
-        if cmd[0] == "git":
-            return real_run(cmd, **kwargs)
-        calls.append(cmd)
-        return subprocess.CompletedProcess(cmd, 1)
-
-    monkeypatch.setattr(rp.subprocess, "run", fake)
     jobs = rp.plan_jobs(specs, preset)[0]
     sw = _sweeps(jobs)
     first, twin = sw["sweep_gelr_loss loss.lambda1=0.7 seed=0"], sw[
