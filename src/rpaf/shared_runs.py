@@ -48,16 +48,16 @@ def resolved_train_config(overrides: Sequence[str], config_dir: str | None = Non
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.hydra_config import HydraConfig
+    from hydra.initialize import get_gh_backup, restore_gh_from_backup
     from omegaconf import OmegaConf, open_dict
 
     from rpaf.config_dir import CONFIG_DIR
 
-    if GlobalHydra.instance().is_initialized():
-        GlobalHydra.instance().clear()
     ov = [o for o in overrides if not o.lstrip("+~").startswith("hydra.")]
     hydra_config = HydraConfig.instance()
-    previous = hydra_config.cfg
+    previous, gh_backup = hydra_config.cfg, get_gh_backup()
     try:
+        GlobalHydra.instance().clear()  # a caller's own Hydra context is restored below
         with initialize_config_dir(config_dir=config_dir or CONFIG_DIR, version_base="1.3"):
             cfg = compose("train", overrides=ov, return_hydra_config=True)
             with open_dict(cfg):
@@ -65,8 +65,9 @@ def resolved_train_config(overrides: Sequence[str], config_dir: str | None = Non
                 cfg.hydra.runtime.output_dir = "<run dir>"
             hydra_config.set_config(cfg)  # for the ${hydra:...} interpolations
             data = OmegaConf.to_container(cfg, resolve=True)
-    finally:
-        hydra_config.cfg = previous  # leave the process's Hydra state as it was
+    finally:  # leave the process's Hydra state as it was
+        hydra_config.cfg = previous
+        restore_gh_from_backup(gh_backup)
     assert isinstance(data, dict)
     return {k: v for k, v in data.items() if k not in IDENTITY_KEYS}
 

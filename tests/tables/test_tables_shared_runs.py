@@ -136,12 +136,20 @@ def test_run_plan_runs_a_shared_job_once_and_fails_it_with_its_source(
     assert alias.run_dir == source.run_dir == tmp_path / "sweep_gelr_loss" / "runs" / "done"
 
 
-def test_fingerprinting_leaves_no_hydra_state_behind() -> None:
+def test_fingerprinting_leaves_the_callers_hydra_state_as_it_was() -> None:
+    """Inside a caller's own Hydra context (another config folder) the fingerprint composes
+    rpaf's config, and the caller's context, config and HydraConfig are intact afterwards."""
+    from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.hydra_config import HydraConfig
 
-    config_fingerprint([*BASE, "sweep=theta", "gelr.theta=0.2"])
-    assert not HydraConfig.initialized()
+    GlobalHydra.instance().clear()  # whatever an earlier test left behind
+    before = HydraConfig.instance().cfg
+    with initialize_config_dir(config_dir=str(REPO / "conf" / "model"), version_base="1.3"):
+        config_fingerprint([*BASE, "sweep=theta", "gelr.theta=0.2"])
+        assert GlobalHydra.instance().is_initialized()
+        assert compose("rpafnet_lite").widths  # still the caller's config folder
+    assert HydraConfig.instance().cfg is before
     assert not GlobalHydra.instance().is_initialized()
 
 
