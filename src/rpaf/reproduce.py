@@ -358,8 +358,7 @@ def plan_jobs(
     ordered = list(jobs.values())
     if preset.get("share_runs", True):
         # Sweep points with the paper's default config (one per sweep) train once per seed.
-        share_identical_jobs([j for j in ordered if j.entry == "train"
-                              and j.task_name.startswith("sweep_")])
+        share_identical_jobs([j for j in ordered if j.task_name.startswith("sweep_")])
     if need_reference:
         ordered[:0] = list(references.values())
     return ordered, (reference if need_reference else None), datasets

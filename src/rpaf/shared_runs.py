@@ -93,6 +93,9 @@ def share_identical_jobs(jobs: Sequence[_Shareable], config_dir: str | None = No
     Returns:
         The number of jobs that now share another job's run.
     """
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
     first: dict[str, _Shareable] = {}
     shared = 0
     for job in jobs:
@@ -100,7 +103,7 @@ def share_identical_jobs(jobs: Sequence[_Shareable], config_dir: str | None = No
             continue
         try:
             key = config_fingerprint(job.overrides, config_dir)
-        except Exception:  # noqa: BLE001 - Hydra raises many types; the job reports it itself
+        except (HydraException, OmegaConfBaseException):  # the job reports it when it runs
             continue
         if key in first:
             job.same_as, job.state = first[key], "shared"
