@@ -1,8 +1,8 @@
 """``make reproduce-tables SCALE=smoke|mini|paper``: run what the paper tables need, tabulate.
 
     python -m rpaf.reproduce --scale smoke              # < 5 min on 2 CPU cores (CI)
-    python -m rpaf.reproduce --scale mini               # ~2 h on 2 CPU cores
-    python -m rpaf.reproduce --scale mini --set seeds=[0] reference_seeds=[0]  # one seed, 60 min
+    python -m rpaf.reproduce --scale mini               # ~80 min on 2 CPU cores
+    python -m rpaf.reproduce --scale mini --set seeds=[0]  # one seed everywhere, 60 min
     python -m rpaf.reproduce --scale paper              # the full protocol (GPU)
     python -m rpaf.reproduce --scale mini --dry-run     # list the jobs and what is reused
     python -m rpaf.reproduce --scale mini --tables-only # rebuild the tables from finished runs
