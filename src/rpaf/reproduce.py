@@ -1,7 +1,7 @@
 """``make reproduce-tables SCALE=smoke|mini|paper``: run what the paper tables need, tabulate.
 
     python -m rpaf.reproduce --scale smoke              # < 5 min on 2 CPU cores (CI)
-    python -m rpaf.reproduce --scale mini               # ~80 min on 2 CPU cores
+    python -m rpaf.reproduce --scale mini               # ~85 min on 2 CPU cores
     python -m rpaf.reproduce --scale mini --set seeds=[0]  # one seed everywhere, 60 min
     python -m rpaf.reproduce --scale paper              # the full protocol (GPU)
     python -m rpaf.reproduce --scale mini --dry-run     # list the jobs and what is reused
@@ -42,8 +42,9 @@ import os
 import subprocess
 import sys
 import time
+from collections import deque
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -488,7 +489,8 @@ def run_plan(jobs: list[Job], reference: Job | None, runs_dir: Path, *, n_jobs: 
     """Run every ``todo`` job, reusing finished ones; show progress.
 
     The reference network trains first in line, beside the jobs that do not need it; the
-    evaluations of the reference are queued when it finishes (marked failed if it failed).
+    evaluations of the reference go to the front of the queue when it finishes (marked failed
+    if it failed); a job starts when a worker is free, in queue order.
     """
     from rich.console import Console
 
@@ -556,17 +558,25 @@ def run_plan(jobs: list[Job], reference: Job | None, runs_dir: Path, *, n_jobs: 
                                    + (f"\n    {job.note}" if job.note else ""))
             progress.advance(bar)
 
-        # The reference trains beside the jobs that do not need it (sweeps, filters); the
-        # evaluations of the reference network are queued once its checkpoint exists.
-        with ThreadPoolExecutor(max_workers=max(1, n_jobs)) as pool:
-            futures = {}
-            training[:] = [r for r in references if r.state == "todo"]
-            for ref in training:
-                futures[pool.submit(run_job, ref, runs_dir, logs_dir, timeout_s)] = ref
-            for j in jobs:
-                waiting = j.needs_reference and is_training(ref_of(j))
-                if j.state == "todo" and not is_training(j) and not waiting:
-                    futures[pool.submit(run_job, j, runs_dir, logs_dir, timeout_s)] = j
+        # The reference trains beside the jobs that do not need it (sweeps, filters); once its
+        # checkpoint exists its evaluations go to the front of the queue (they are the end of
+        # the longest chain: queued behind the remaining sweeps, the slowest of them, the
+        # self-ensemble, ran alone at the end of a mini run). A job is handed to the pool only
+        # when a worker is free, so the queue order is the start order.
+        training[:] = [r for r in references if r.state == "todo"]
+        queue = deque(training)
+        queue.extend(j for j in jobs if j.state == "todo" and not is_training(j)
+                     and not (j.needs_reference and is_training(ref_of(j))))
+        workers = max(1, n_jobs)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            futures: dict[Future[Job], Job] = {}
+
+            def fill() -> None:
+                while queue and len(futures) < workers:
+                    nxt = queue.popleft()
+                    futures[pool.submit(run_job, nxt, runs_dir, logs_dir, timeout_s)] = nxt
+
+            fill()
             while futures:
                 fut = next(as_completed(futures))
                 job = futures.pop(fut)
@@ -575,9 +585,9 @@ def run_plan(jobs: list[Job], reference: Job | None, runs_dir: Path, *, n_jobs: 
                 if is_training(job):
                     resolve_reference(job)
                     mark_reused()
-                    for j in jobs:
-                        if j.needs_reference and ref_of(j) is job and j.state == "todo":
-                            futures[pool.submit(run_job, j, runs_dir, logs_dir, timeout_s)] = j
+                    queue.extendleft(reversed([j for j in jobs if j.needs_reference
+                                               and ref_of(j) is job and j.state == "todo"]))
+                fill()
     return _settle_shared(jobs)
 
 

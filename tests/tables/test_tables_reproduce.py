@@ -216,6 +216,36 @@ def test_reference_trains_beside_independent_jobs_and_gates_its_evaluations(
     assert f"ckpt_path={ckpt}" in launched
 
 
+def test_reference_evaluations_start_before_queued_independent_jobs(smoke_plan, tmp_path,
+                                                                    monkeypatch) -> None:
+    # One worker: the reference, then its evaluations (the end of the longest chain), then the
+    # independent jobs (sweeps, filters) queued before it finished, in plan order.
+    jobs, reference, _ = smoke_plan
+    ref = rp.Job(reference.entry, reference.task_name, list(reference.overrides))
+    sweeps = [rp.Job(j.entry, j.task_name, list(j.overrides)) for j in jobs
+              if j is not reference and not j.needs_reference][:3]
+    evals = [rp.Job(j.entry, j.task_name, list(j.overrides), needs_reference=True)
+             for j in jobs if j.needs_reference][:2]
+    assert len(sweeps) == 3
+    assert len(evals) == 2
+    started = []
+
+    def fake_run_job(job, runs_dir, logs_dir, timeout_s):
+        started.append(job)
+        if job is ref:
+            run = tmp_path / "reference" / "runs" / "r"
+            (run / "checkpoints").mkdir(parents=True)
+            (run / "checkpoints" / "last.ckpt").write_bytes(b"")
+            job.run_dir = run
+        job.state = "ok"
+        return job
+
+    monkeypatch.setattr(rp, "run_job", fake_run_job)
+    rp.run_plan([*sweeps, ref, *evals], ref, tmp_path, n_jobs=1, timeout_s=5)
+    assert [id(j) for j in started] == [id(j) for j in (ref, *evals, *sweeps)]
+    assert all(j.state == "ok" for j in (ref, *sweeps, *evals))
+
+
 def test_evaluations_of_a_failed_reference_are_failed_not_run(smoke_plan, tmp_path,
                                                               monkeypatch) -> None:
     jobs, reference, _ = smoke_plan
