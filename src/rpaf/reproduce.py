@@ -558,11 +558,8 @@ def run_plan(jobs: list[Job], reference: Job | None, runs_dir: Path, *, n_jobs: 
                                    + (f"\n    {job.note}" if job.note else ""))
             progress.advance(bar)
 
-        # The reference trains beside the jobs that do not need it (sweeps, filters); once its
-        # checkpoint exists its evaluations go to the front of the queue (they are the end of
-        # the longest chain: queued behind the remaining sweeps, the slowest of them, the
-        # self-ensemble, ran alone at the end of a mini run). A job is handed to the pool only
-        # when a worker is free, so the queue order is the start order.
+        # Jobs go to the pool only when a worker is free, so the queue order is the start
+        # order; a finished reference's evaluations (the end of the longest chain) jump it.
         training[:] = [r for r in references if r.state == "todo"]
         queue = deque(training)
         queue.extend(j for j in jobs if j.state == "todo" and not is_training(j)

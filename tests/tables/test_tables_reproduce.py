@@ -222,11 +222,11 @@ def test_reference_evaluations_start_before_queued_independent_jobs(smoke_plan, 
     # independent jobs (sweeps, filters) queued before it finished, in plan order.
     jobs, reference, _ = smoke_plan
     ref = rp.Job(reference.entry, reference.task_name, list(reference.overrides))
-    sweeps = [rp.Job(j.entry, j.task_name, list(j.overrides)) for j in jobs
-              if j is not reference and not j.needs_reference][:3]
+    independent = [rp.Job(j.entry, j.task_name, list(j.overrides)) for j in jobs
+                   if j is not reference and not j.needs_reference][:3]
     evals = [rp.Job(j.entry, j.task_name, list(j.overrides), needs_reference=True)
              for j in jobs if j.needs_reference][:2]
-    assert len(sweeps) == 3
+    assert len(independent) == 3
     assert len(evals) == 2
     started = []
 
@@ -241,9 +241,9 @@ def test_reference_evaluations_start_before_queued_independent_jobs(smoke_plan, 
         return job
 
     monkeypatch.setattr(rp, "run_job", fake_run_job)
-    rp.run_plan([*sweeps, ref, *evals], ref, tmp_path, n_jobs=1, timeout_s=5)
-    assert [id(j) for j in started] == [id(j) for j in (ref, *evals, *sweeps)]
-    assert all(j.state == "ok" for j in (ref, *sweeps, *evals))
+    rp.run_plan([*independent, ref, *evals], ref, tmp_path, n_jobs=1, timeout_s=5)
+    assert [id(j) for j in started] == [id(j) for j in (ref, *evals, *independent)]
+    assert all(j.state == "ok" for j in (ref, *independent, *evals))
 
 
 def test_evaluations_of_a_failed_reference_are_failed_not_run(smoke_plan, tmp_path,
