@@ -284,6 +284,47 @@ def test_tnn_prox_robust_inputs(method: str, dtype: torch.dtype) -> None:
     assert torch.allclose(ops.tnn_prox(ones * c, 0.5, 1, method), ones * c, atol=1e-9)
 
 
+def test_prox_compute_dtype_rule() -> None:
+    """float64 input stays float64; the Gram path decomposes in float64 on CUDA only."""
+    rule = ops.prox_compute_dtype
+    for dev in ("cpu", "cuda"):
+        for method in ops.PROX_METHODS:
+            assert rule(torch.float64, dev, method) == torch.float64
+    assert rule(torch.float32, "cpu", "gram") == torch.float32
+    assert rule(torch.float16, "cpu", "gram") == torch.float32
+    assert rule(torch.float32, "cpu", "svd") == torch.float32
+    assert rule(torch.float32, "cuda", "svd") == torch.float32
+    assert rule(torch.float32, torch.device("cuda", 0), "gram") == torch.float64
+    assert rule(torch.bfloat16, "cuda:0", "gram") == torch.float64
+
+
+def test_tnn_prox_explicit_compute_dtype_overrides_the_rule() -> None:
+    w = torch.randn(2, 12, 9, generator=torch.Generator().manual_seed(3))
+    ref = ops.tnn_prox(w.double(), 0.4, 1, "svd")
+    got64 = ops.tnn_prox(w, 0.4, 1, "gram", compute_dtype=torch.float64)
+    got32 = ops.tnn_prox(w, 0.4, 1, "gram")
+    assert got64.dtype == got32.dtype == torch.float32
+    err64 = float((got64.double() - ref).norm() / ref.norm())
+    err32 = float((got32.double() - ref).norm() / ref.norm())
+    assert err64 < 1e-6  # float32 rounding of the result only
+    assert err32 < 5e-3
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_tnn_prox_cuda_gram_is_float64_accurate() -> None:
+    """On CUDA the Gram path decomposes in float64: float32 in and out, float64 accuracy."""
+    gen = torch.Generator().manual_seed(0)
+    w = (torch.randn(6, 96, 8, generator=gen) @ torch.randn(6, 8, 80, generator=gen)
+         + 0.05 * torch.randn(6, 96, 80, generator=gen))
+    r = ops.truncation_rank(96, 80, ops.DEFAULT_THETA)
+    ref = ops.tnn_prox(w.double(), 0.6, r, "svd")
+    got = ops.tnn_prox(w.cuda(), 0.6, r, "gram")
+    assert got.device.type == "cuda"
+    assert got.dtype == torch.float32
+    assert float((got.cpu().double() - ref).norm() / ref.norm()) < 1e-6
+
+
 def test_tnn_prox_huge_and_tiny_are_scaled_exactly() -> None:
     w = torch.randn(3, 6, 5, dtype=torch.float64)
     ref = ops.tnn_prox(w, 0.4, 1, "svd")

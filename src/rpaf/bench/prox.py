@@ -1,7 +1,8 @@
 """Throughput of the truncated-nuclear-norm prox (:func:`rpaf.gelr.ops.tnn_prox`).
 
-Measures matrices per second for ``method="gram"`` (eigh of the Gram matrix, float32 and
-float64 decompositions) against ``method="svd"`` (the reference), on a batch of 24 float32
+Measures matrices per second for ``method="gram"`` (eigh of the Gram matrix) against
+``method="svd"`` (the reference), each with float32 and float64 decompositions (the choice
+:func:`rpaf.gelr.ops.prox_compute_dtype` makes by default rests on these), on a batch of 24 float32
 matrices (4 images x 3 channels x 2 gradient directions) at 256^2 and 512^2, plus the
 relative error of each fast path against the float64 SVD reference. Used by
 ``python -m rpaf.bench gelr`` (:func:`run`) and runnable alone::
@@ -37,9 +38,10 @@ __all__ = ["VARIANTS", "main", "run"]
 
 #: name -> keyword arguments of tnn_prox
 VARIANTS: dict[str, dict[str, Any]] = {
-    "gram (fp32 eigh)": {"method": "gram"},
+    "gram (fp32 eigh)": {"method": "gram", "compute_dtype": torch.float32},
     "gram (fp64 eigh)": {"method": "gram", "compute_dtype": torch.float64},
-    "svd (fp32)": {"method": "svd"},
+    "svd (fp32)": {"method": "svd", "compute_dtype": torch.float32},
+    "svd (fp64)": {"method": "svd", "compute_dtype": torch.float64},
 }
 
 

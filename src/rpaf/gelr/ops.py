@@ -39,6 +39,7 @@ __all__ = [
     "grad",
     "grad_adjoint",
     "hu_step",
+    "prox_compute_dtype",
     "shrink",
     "svt",
     "tnn",
@@ -245,6 +246,22 @@ def _work_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
+def prox_compute_dtype(dtype: torch.dtype, device: torch.device | str, method: str) -> torch.dtype:
+    """The decomposition dtype :func:`tnn_prox` uses when ``compute_dtype`` is not given.
+
+    float64 for float64 input. Otherwise float32, except for ``method="gram"`` on CUDA, which
+    decomposes in float64: for float32 matrices of side 33-512, PyTorch's CUDA ``eigh`` uses
+    cuSOLVER's Jacobi solver, which was measured slower than its float64 divide-and-conquer
+    solver (``python -m rpaf.bench.prox --device cuda``; ``experiments/bench/prox_cuda_h100.md``),
+    and float64 also removes the Gram path's float32 error (~1e-5 relative instead of ~1e-8).
+    """
+    if _work_dtype(dtype) == torch.float64:
+        return torch.float64
+    if method == "gram" and torch.device(device).type == "cuda":
+        return torch.float64
+    return torch.float32
+
+
 def _normalise(w: Tensor) -> tuple[Tensor, Tensor]:
     """Divide each matrix by its max-abs value so Gram matrices neither overflow nor underflow.
 
@@ -360,8 +377,9 @@ def tnn_prox(
         tau: Threshold ``beta / rho2`` (>= 0), in the units of ``w``.
         r: Number of singular values left untouched (``truncation_rank(H, W, theta)``).
         method: ``"gram"`` or ``"svd"``.
-        compute_dtype: Dtype of the decomposition (default: float64 for float64 input,
-            float32 otherwise).
+        compute_dtype: Dtype of the decomposition (default: :func:`prox_compute_dtype`,
+            i.e. float64 for float64 input and for ``method="gram"`` on CUDA, float32
+            otherwise).
 
     Returns:
         Tensor like ``w`` (same shape, dtype and device).
@@ -383,7 +401,7 @@ def tnn_prox(
         return w.clone()
 
     batch_shape = w.shape[:-2]
-    cdt = compute_dtype or _work_dtype(w.dtype)
+    cdt = compute_dtype or prox_compute_dtype(w.dtype, w.device, method)
     wf = w.detach().reshape(-1, m, n).to(cdt)
     wn, s = _normalise(wf)
     tau_n = tau / s.squeeze(-1)  # (N, 1): threshold in normalised units
