@@ -44,14 +44,45 @@ def git_sha(cwd: str | Path | None = None) -> str:
         return "unknown"
 
 
+#: Versions recorded with every run beside torch and lightning (numerics can move with them).
+RECORDED_PACKAGES: tuple[str, ...] = ("kornia", "torchmetrics", "numpy", "hydra-core", "omegaconf")
+
+
+def cpu_capability() -> str:
+    """The SIMD level torch's CPU kernels run at (``"AVX2"``, ``"AVX512"``, ...).
+
+    Float results, and so whole training runs, differ between levels: a run repeats bit for bit
+    only at the same level (set it with the ``ATEN_CPU_CAPABILITY`` environment variable, e.g.
+    ``avx2`` on an AVX-512 machine). ``"unknown"`` where torch cannot tell.
+    """
+    try:
+        return str(torch.backends.cpu.get_cpu_capability())
+    except Exception:  # pragma: no cover - very old torch builds
+        return "unknown"
+
+
 def device_description(device: torch.device | str | None = None) -> str:
-    """Describe the compute device in words (GPU name or CPU model and thread count)."""
+    """Describe the compute device in words (GPU name, or CPU model, kernel level and threads)."""
     dev = torch.device(device) if device is not None else None
     if (dev is None or dev.type == "cuda") and torch.cuda.is_available():
         index = dev.index if dev is not None and dev.index is not None else 0
         return f"cuda:{index} {torch.cuda.get_device_name(index)}"
     cpu = platform.processor() or platform.machine()
-    return f"cpu {cpu} ({os.cpu_count()} cores, torch threads {torch.get_num_threads()})"
+    return (f"cpu {cpu} {cpu_capability()} "
+            f"({os.cpu_count()} cores, torch threads {torch.get_num_threads()})")
+
+
+def package_versions(names: tuple[str, ...] = RECORDED_PACKAGES) -> dict[str, str]:
+    """Installed versions of ``names`` (``"not installed"`` for a missing one)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in names:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
 
 
 def run_metadata(
@@ -72,7 +103,9 @@ def run_metadata(
         "torch": torch.__version__,
         "lightning": lightning.__version__,
         "python": platform.python_version(),
+        "packages": package_versions(),
         "device": device_description(device),
+        "cpu_capability": cpu_capability(),
         "host": platform.node(),
     }
 
