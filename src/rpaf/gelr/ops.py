@@ -250,10 +250,10 @@ def prox_compute_dtype(dtype: torch.dtype, device: torch.device | str, method: s
     """The decomposition dtype :func:`tnn_prox` uses when ``compute_dtype`` is not given.
 
     float64 for float64 input. Otherwise float32, except for ``method="gram"`` on CUDA, which
-    decomposes in float64: for float32 matrices of side 33-512, PyTorch's CUDA ``eigh`` uses
-    cuSOLVER's Jacobi solver, which was measured slower than its float64 divide-and-conquer
-    solver (``python -m rpaf.bench.prox --device cuda``; ``experiments/bench/prox_cuda_h100.md``),
-    and float64 also removes the Gram path's float32 error (~1e-5 relative instead of ~1e-8).
+    decomposes in float64: PyTorch's CUDA ``eigh`` was measured slower in float32 than in
+    float64 (1.2x at 96^2, 3.2x at 512^2 on an H100: ``python -m rpaf.bench.prox --device
+    cuda``, ``experiments/bench/prox_cuda_h100.md``), and float64 also removes the Gram path's
+    float32 error (relative error ~2.5e-8 instead of 3e-5 to 2e-4).
     """
     if _work_dtype(dtype) == torch.float64:
         return torch.float64
