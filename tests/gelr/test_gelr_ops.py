@@ -298,11 +298,23 @@ def test_prox_compute_dtype_rule() -> None:
     assert rule(torch.bfloat16, "cuda:0", "gram") == torch.float64
 
 
-def test_tnn_prox_explicit_compute_dtype_overrides_the_rule() -> None:
+def test_tnn_prox_explicit_compute_dtype_overrides_the_rule(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The decomposition's own input dtype is recorded: on matrices this small the float32
+    # error is already below the float64 bound, so accuracy alone could not tell them apart.
+    seen: list[torch.dtype] = []
+    eigh = torch.linalg.eigh
+
+    def recording_eigh(a: torch.Tensor, *args: object, **kwargs: object):  # noqa: ANN202
+        seen.append(a.dtype)
+        return eigh(a, *args, **kwargs)
+
+    monkeypatch.setattr(torch.linalg, "eigh", recording_eigh)
     w = torch.randn(2, 12, 9, generator=torch.Generator().manual_seed(3))
     ref = ops.tnn_prox(w.double(), 0.4, 1, "svd")
     got64 = ops.tnn_prox(w, 0.4, 1, "gram", compute_dtype=torch.float64)
     got32 = ops.tnn_prox(w, 0.4, 1, "gram")
+    assert seen == [torch.float64, torch.float32]
     assert got64.dtype == got32.dtype == torch.float32
     err64 = float((got64.double() - ref).norm() / ref.norm())
     err32 = float((got32.double() - ref).norm() / ref.norm())
