@@ -1,4 +1,4 @@
-"""Shared fixture of the tools/ tests: import a script of tools/ as a module."""
+"""Shared fixtures of the tools/ tests: import a script of tools/ as a module; a tiny checkpoint."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+import torch
 
 TOOLS = Path(__file__).resolve().parents[2] / "tools"
 
@@ -26,3 +27,18 @@ def load_tool() -> Callable[[str], ModuleType]:
         return module
 
     return load
+
+
+@pytest.fixture
+def scaling_ckpt() -> Callable[[Path, float], Path]:
+    """``scaling_ckpt(path, s)`` saves a 1x1 convolution ``u = s * g`` as a checkpoint that
+    :func:`rpaf.checkpoints.load_network` reads (a network with a known output)."""
+    def save(path: Path, scale: float = 1.0) -> Path:
+        weight = scale * torch.eye(3).reshape(3, 3, 1, 1)
+        torch.save({"state_dict": {"net.weight": weight, "net.bias": torch.zeros(3)},
+                    "hyper_parameters": {"config": {"model": {
+                        "_target_": "torch.nn.Conv2d", "in_channels": 3, "out_channels": 3,
+                        "kernel_size": 1}}}}, path)
+        return path
+
+    return save

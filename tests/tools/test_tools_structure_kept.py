@@ -7,27 +7,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 
-def _identity_ckpt(path: Path, scale: float = 1.0) -> Path:
-    weight = scale * torch.eye(3).reshape(3, 3, 1, 1)
-    torch.save({"state_dict": {"net.weight": weight, "net.bias": torch.zeros(3)},
-                "hyper_parameters": {"config": {"model": {
-                    "_target_": "torch.nn.Conv2d", "in_channels": 3, "out_channels": 3,
-                    "kernel_size": 1}}}}, path)
-    return path
-
-
-def test_identity_keeps_everything_and_a_dimmer_does_not(tmp_path: Path, capsys, load_tool) -> None:
+def test_identity_keeps_everything_and_a_dimmer_does_not(tmp_path: Path, capsys, load_tool,
+                                                         scaling_ckpt) -> None:
     rng = np.random.default_rng(0)
     folder = tmp_path / "gt"
     folder.mkdir()
     for k in range(3):
         Image.fromarray(rng.integers(0, 256, (20, 24, 3), np.uint8)).save(folder / f"{k}.png")
-    ident = _identity_ckpt(tmp_path / "id.ckpt")
-    dim = _identity_ckpt(tmp_path / "dim.ckpt", scale=0.9)  # u = 0.9 g: a known error
+    ident = scaling_ckpt(tmp_path / "id.ckpt")
+    dim = scaling_ckpt(tmp_path / "dim.ckpt", 0.9)  # u = 0.9 g: a known error
     assert load_tool("structure_kept").main([str(folder), "--ckpt", str(ident), "--ckpt", str(dim),
                          "--method", "tv"]) == 0
     out = capsys.readouterr().out
