@@ -6,9 +6,9 @@ combination of a geometric self-ensemble (:func:`rpaf.models.self_ensemble`: 1, 
 flips/transposes, as ``rpaf-eval self_ensemble=N``) and a number of passes (the network applied
 again to its own clamped output, ``u_k = f(u_{k-1})``, ``u_0 = g``) on paired folders
 (``input/`` + ``gt/``, the layout ``rpaf-make-data`` writes) and, optionally, on the built-in
-synthetic test split. Scores are the means of per-image PSNR and SSIM (torchmetrics, data range 1,
-Gaussian 11 x 11 window), the convention of ``metrics=fast``; with one pass and no ensemble they
-equal ``rpaf-eval``'s.
+synthetic test split. Scores are the means of per-image PSNR and SSIM
+(:mod:`rpaf.metrics.full_reference`: RGB, data range 1, Gaussian 11 x 11 window), the convention
+of ``metrics=fast``; with one pass and no ensemble they equal ``rpaf-eval``'s.
 
 Example::
 
@@ -25,11 +25,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor
-from torchmetrics.functional.image import peak_signal_noise_ratio as psnr
-from torchmetrics.functional.image import structural_similarity_index_measure as ssim
 
 from rpaf.checkpoints import load_network
 from rpaf.data.imageio import read_image
+from rpaf.metrics.full_reference import psnr, ssim
 from rpaf.models import SELF_ENSEMBLE_SIZES, self_ensemble
 
 Pairs = list[tuple[Tensor, Tensor]]
