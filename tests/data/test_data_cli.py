@@ -89,3 +89,5 @@ def test_make_data_structure_fraction(tmp_path: Path, capsys) -> None:
     assert make_data([str(tmp_path / "bad"), "--n", "1", "--structure-set", "photo",
                       "--structure-fraction", "1.5"]) == 2
     assert "--structure-fraction=1.5" in capsys.readouterr().out
+    assert make_data([str(tmp_path / "bad2"), "--n", "1", "--recipe", "by_structure"]) == 2
+    assert "--recipe='by_structure'" in capsys.readouterr().out

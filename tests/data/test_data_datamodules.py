@@ -246,6 +246,13 @@ def test_synthetic_train_recipe_and_texture_set() -> None:
         SyntheticDataModule(recipe="mix")
     with pytest.raises(ValueError, match="data.texture_set='x'"):
         SyntheticDataModule(texture_set="x")
+    with pytest.raises(ValueError,
+                       match="data.train_recipe='by_structure'.*data.structure_set=photo"):
+        SyntheticDataModule(train_recipe="by_structure")
+    paired = SyntheticDataModule(n_train=2, n_val=2, n_test=2, size=32,
+                                 train_recipe="by_structure", structure_set="photo")
+    paired.setup("fit")
+    assert (paired.train_set.recipe, paired.val_set.recipe) == ("by_structure", "sps")
 
 
 def test_paired_folder_list_size_from_hydra_saves_as_a_plain_list(tmp_path: Path) -> None:

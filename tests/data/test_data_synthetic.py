@@ -452,3 +452,31 @@ def test_detail_structure_set_alters_about_half_of_the_training_structures() -> 
     assert 3 <= altered <= 13
     with pytest.raises(ValueError, match="train split only"):
         make_pair(0, split="test", structure_set="detail")
+
+
+def test_by_structure_recipe_blends_photos_nks_and_procedural_structures_sps() -> None:
+    """`by_structure`: each pair is exactly the sps pair (procedural structure) or the nks pair
+    (photo structure) of the same index; both kinds occur; other structure sets are refused."""
+    kinds = []
+    for i in range(12):
+        inp, gt, info = make_pair_with_info(i, size=SIZE, split="train", structure_set="photo",
+                                            recipe="by_structure")
+        photo = not np.array_equal(gt, make_pair(i, size=SIZE, split="train")[1])
+        want = "nks" if photo else "sps"
+        assert info["recipe"] == want
+        ref_in, ref_gt = make_pair(i, size=SIZE, split="train", structure_set="photo",
+                                   recipe=want)
+        np.testing.assert_array_equal(inp, ref_in)
+        np.testing.assert_array_equal(gt, ref_gt)
+        kinds.append(want)
+    assert set(kinds) == {"sps", "nks"}
+    ds = SyntheticPairDataset(3, split="train", size=SIZE, recipe="by_structure",
+                              structure_set="photo")
+    np.testing.assert_array_equal(
+        ds[2]["input"].permute(1, 2, 0).numpy(),
+        make_pair(2, size=SIZE, split="train", structure_set="photo", recipe=kinds[2])[0])
+    with pytest.raises(ValueError, match="recipe='by_structure'.*structure_set=photo"):
+        make_pair(0, recipe="by_structure")
+    with pytest.raises(ValueError, match="structure_set='varied'"):
+        SyntheticPairDataset(2, split="train", size=SIZE, recipe="by_structure",
+                             structure_set="varied")

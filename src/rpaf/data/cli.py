@@ -20,6 +20,7 @@ from rpaf.data.synthetic import (
     STRUCTURE_FRACTION,
     STRUCTURE_SETS,
     check_psnr_range,
+    check_recipe_structure,
     check_structure_fraction,
     make_pair,
     pair_recipe,
@@ -39,7 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--n", type=int, default=100, help="number of pairs (default 100)")
     ap.add_argument("--size", type=int, default=256, help="side length in pixels (default 256)")
     ap.add_argument("--recipe", choices=DATASET_RECIPES, default="sps",
-                    help="blending recipe (mix: sps on even, nks on odd indices)")
+                    help="blending recipe (mix: sps on even, nks on odd indices; by_structure: nks "
+                    "on photo structures, sps on the others, with --structure-set photo)")
     ap.add_argument("--texture-set", choices=sorted(TEXTURE_SETS), default="base",
                     help="rich/photo: add the training-only texture families (procedural ones, "
                     "or crops of texture photographs; train/val splits)")
@@ -78,6 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         psnr_range = None if args.psnr_range is None else check_psnr_range(args.psnr_range,
                                                                            "--psnr-range")
         fraction = check_structure_fraction(args.structure_fraction, "--structure-fraction")
+        check_recipe_structure(args.recipe, args.structure_set, "--recipe", "--structure-set")
     except ValueError as err:
         console.print(f"[red]{err}")
         return 2

@@ -26,6 +26,7 @@ from rpaf.data.synthetic import (
     STRUCTURE_FRACTION,
     SyntheticPairDataset,
     check_psnr_range,
+    check_recipe_structure,
     check_structure_fraction,
     check_structure_set,
 )
@@ -102,9 +103,10 @@ class SyntheticDataModule(_BaseDataModule):
         batch_size: Batch size of every loader.
         num_workers: DataLoader workers (persistent when > 0, so caches survive epochs).
         pin_memory: DataLoader ``pin_memory``.
-        train_recipe: Blend of the training split only (``"sps"``, ``"nks"`` or ``"mix"``:
-            both, alternating); ``None``: ``recipe``. Validation and test keep ``recipe``, so
-            scores stay comparable with runs trained on one blend.
+        train_recipe: Blend of the training split only (``"sps"``, ``"nks"``, ``"mix"``:
+            both, alternating, or ``"by_structure"``: nks on photo structures, sps on the
+            procedural ones, with ``structure_set="photo"``); ``None``: ``recipe``. Validation
+            and test keep ``recipe``, so scores stay comparable with runs trained on one blend.
         texture_set: ``"base"`` (the original families) or ``"rich"`` (adds training-only
             families to train/val; the held-out test split is the same either way).
         structure_set: ``"base"``, ``"varied"`` (training split only: half of the
@@ -155,6 +157,9 @@ class SyntheticDataModule(_BaseDataModule):
                              f"{DATASET_RECIPES} or null")
         check_texture_set(texture_set, key="data.texture_set")
         check_structure_set(structure_set, key="data.structure_set")
+        if train_recipe is not None:
+            check_recipe_structure(train_recipe, structure_set, key="data.train_recipe",
+                                   set_key="data.structure_set")
         self.structure_fraction = check_structure_fraction(structure_fraction,
                                                            "data.structure_fraction")
         self.counts = {"train": n_train, "val": n_val, "test": n_test}

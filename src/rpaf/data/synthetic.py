@@ -10,7 +10,9 @@ blending recipes follow the published datasets:
 
 A dataset may also use ``mix``: even indices use ``sps``, odd ones ``nks`` (training on both
 blends; the evaluation splits normally keep one recipe, see
-:class:`rpaf.data.SyntheticDataModule`'s ``train_recipe``).
+:class:`rpaf.data.SyntheticDataModule`'s ``train_recipe``), or ``by_structure`` (with the
+``photo`` structure set: ``nks`` on the cartoonised photo structures, ``sps`` on the procedural
+ones, so each blend meets the kind of image it comes with in the evaluation sets).
 
 The texture strength is not a fixed constant: each pair draws a target input-vs-GT PSNR
 uniformly in :data:`PSNR_RANGE` (20-32 dB; the NKS paper's S15T1 input is 27.26 dB) and the
@@ -49,6 +51,7 @@ __all__ = [
     "blend_nks",
     "blend_sps",
     "check_psnr_range",
+    "check_recipe_structure",
     "check_structure_fraction",
     "check_structure_set",
     "make_pair",
@@ -68,7 +71,10 @@ STRUCTURE_SETS: tuple[str, ...] = ("base", "varied", "photo", "detail")
 VARIED_CONTRAST: tuple[float, float] = (0.15, 0.6)
 #: Default share of the training structures that a non-base structure set alters.
 STRUCTURE_FRACTION: float = 0.5
-DATASET_RECIPES: tuple[str, ...] = (*RECIPES, "mix")  # mix: sps on even indices, nks on odd
+#: Blends a dataset accepts: ``mix`` (sps on even indices, nks on odd) and ``by_structure`` (nks on
+#: photo structures, sps on procedural ones; needs ``structure_set="photo"``) besides
+#: :data:`RECIPES`.
+DATASET_RECIPES: tuple[str, ...] = (*RECIPES, "mix", "by_structure")
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 _SPLIT_CODE = {"train": 0, "val": 1, "test": 2}
 PSNR_RANGE: tuple[float, float] = (20.0, 32.0)
@@ -155,7 +161,8 @@ def _check(recipe: str, split: str, size: int, recipes: tuple[str, ...] = RECIPE
 
 
 def pair_recipe(recipe: str, index: int) -> str:
-    """The blend used for pair ``index`` of a dataset with ``recipe`` (resolves ``mix``)."""
+    """The blend used for pair ``index`` of a dataset with ``recipe`` (resolves ``mix``;
+    ``by_structure`` is passed on: :func:`make_pair` resolves it once the structure is drawn)."""
     if recipe == "mix":
         return RECIPES[index % 2]
     return recipe
@@ -186,9 +193,23 @@ def check_structure_fraction(fraction: float, key: str = "structure_fraction") -
     return value
 
 
+def check_recipe_structure(recipe: str, structure_set: str, key: str = "recipe",
+                           set_key: str = "structure_set") -> None:
+    """ValueError naming both keys if ``recipe`` is ``by_structure`` and ``structure_set`` is
+    not ``photo`` (the only set whose altered structures are a different kind of image)."""
+    if recipe == "by_structure" and structure_set != "photo":
+        raise ValueError(f"{key}='by_structure' picks the blend from the kind of structure "
+                         f"(nks on photo structures, sps on procedural ones) and needs "
+                         f"{set_key}=photo, got {set_key}={structure_set!r}: set {set_key}=photo "
+                         f"or use {key}=mix")
+
+
 def _alter_structure(target: np.ndarray, structure_set: str, seed: int, split: str,
-                     index: int, fraction: float = STRUCTURE_FRACTION) -> np.ndarray:
+                     index: int, fraction: float = STRUCTURE_FRACTION
+                     ) -> tuple[np.ndarray, bool]:
     """The non-base structure sets: a share ``fraction`` of the structures is altered.
+
+    Returns ``(structure, altered)``.
 
     ``varied`` scales the contrast about the mean colour by a factor in
     :data:`VARIED_CONTRAST`; ``photo`` replaces the structure by a cartoonised photo crop. The
@@ -198,14 +219,14 @@ def _alter_structure(target: np.ndarray, structure_set: str, seed: int, split: s
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), _SPLIT_CODE[split],
                                                         int(index), 7]))
     if rng.random() >= fraction:
-        return target
+        return target, False
     if structure_set == "photo":
-        return make_photo_structure(rng, target.shape[0])
+        return make_photo_structure(rng, target.shape[0]), True
     if structure_set == "detail":
-        return add_small_details(rng, target)
+        return add_small_details(rng, target), True
     c = rng.uniform(*VARIED_CONTRAST)
     mean = target.mean(axis=(0, 1), keepdims=True)
-    return (mean + c * (target - mean)).astype(np.float32)
+    return (mean + c * (target - mean)).astype(np.float32), True
 
 
 def check_psnr_range(psnr_range: Sequence[float], key: str = "psnr_range") -> tuple[float, float]:
@@ -230,18 +251,24 @@ def make_pair_with_info(
     Returns:
         ``(input, target, info)``; ``info`` holds ``texture`` (tuple of
         :class:`~rpaf.data.textures.TextureComponent`), ``target_psnr``, ``strength``,
-        ``recipe``, ``split``, ``texture_set``, ``structure_set``, ``structure_fraction``.
+        ``recipe`` (the blend used: ``by_structure`` resolved), ``split``, ``texture_set``,
+        ``structure_set``, ``structure_fraction``.
     """
-    _check(recipe, split, size, texture_set=texture_set)
+    _check(recipe, split, size, (*RECIPES, "by_structure"), texture_set=texture_set)
     check_structure_set(structure_set, split)
+    check_recipe_structure(recipe, structure_set)
     structure_fraction = check_structure_fraction(structure_fraction)
     if index < 0:
         raise ValueError(f"index must be >= 0, got {index}")
     ss = np.random.SeedSequence([int(seed), _SPLIT_CODE[split], int(index)])
     rng_s, rng_t, rng_b = (np.random.default_rng(s) for s in ss.spawn(3))
     target = make_structure(rng_s, size)
+    altered = False
     if structure_set != "base":
-        target = _alter_structure(target, structure_set, seed, split, index, structure_fraction)
+        target, altered = _alter_structure(target, structure_set, seed, split, index,
+                                           structure_fraction)
+    if recipe == "by_structure":
+        recipe = "nks" if altered else "sps"
     lo, hi = PSNR_RANGE if psnr_range is None else check_psnr_range(psnr_range)
     psnr = float(rng_b.uniform(lo, hi))
     colour = recipe == "nks"
@@ -280,7 +307,8 @@ def make_pair(
         seed: Dataset seed; with ``split`` and ``index`` it fixes the pair completely.
         size: Side length in pixels.
         recipe: ``"sps"`` (grey texture added, clipped) or ``"nks"`` (0.7 S + 0.3 T, moments
-            matched): see the module docstring.
+            matched): see the module docstring; ``"by_structure"`` (with ``structure_set=
+            "photo"``): ``nks`` if the structure is a photo crop, else ``sps``.
         split: ``"train"``, ``"val"`` or ``"test"``: disjoint random streams; ``"test"`` also
             draws textures from held-out families/orientations/scales.
         texture_set: ``"base"`` or ``"rich"`` (extra training-only families for train/val;
@@ -311,7 +339,9 @@ class SyntheticPairDataset(Dataset):
         split: ``"train"``, ``"val"`` or ``"test"``.
         seed: Dataset seed.
         size: Side length in pixels.
-        recipe: ``"sps"``, ``"nks"`` or ``"mix"`` (sps on even indices, nks on odd).
+        recipe: ``"sps"``, ``"nks"``, ``"mix"`` (sps on even indices, nks on odd) or
+            ``"by_structure"`` (nks on photo structures, sps on the others; needs
+            ``structure_set="photo"``).
         texture_set: ``"base"`` or ``"rich"`` (see :func:`make_pair`).
         structure_set: ``"base"``, ``"varied"`` or ``"photo"`` (train split only; see
             :func:`make_pair`).
@@ -341,6 +371,7 @@ class SyntheticPairDataset(Dataset):
         structure_fraction: float = STRUCTURE_FRACTION,
     ) -> None:
         _check(recipe, split, size, DATASET_RECIPES, texture_set)
+        check_recipe_structure(recipe, structure_set)
         self.structure_fraction = check_structure_fraction(structure_fraction)
         self.psnr_range = None if psnr_range is None else check_psnr_range(psnr_range)
         check_structure_set(structure_set, split)
