@@ -27,29 +27,21 @@ import torch
 from torch import Tensor
 
 from rpaf.checkpoints import load_network
-from rpaf.data.imageio import read_image
+from rpaf.data import DatasetError, PairedFolderDataset
 from rpaf.metrics.full_reference import psnr, ssim
 from rpaf.models import SELF_ENSEMBLE_SIZES, self_ensemble
 
 Pairs = list[tuple[Tensor, Tensor]]
 
 
-def _tensor(path: Path) -> Tensor:
-    return torch.from_numpy(read_image(path)).permute(2, 0, 1)[None].contiguous()
-
-
 def load_pairs(folder: Path) -> Pairs:
-    """Every (input, gt) pair of ``folder`` (sorted by name) as (1, 3, H, W) tensors."""
-    inp, gt = folder / "input", folder / "gt"
-    if not inp.is_dir() or not gt.is_dir():
-        raise SystemExit(f"{folder}: needs input/ and gt/ sub-folders (the layout rpaf-make-data "
-                         f"writes)")
-    names = sorted(p.name for p in gt.iterdir() if p.is_file())
-    missing = [n for n in names if not (inp / n).is_file()]
-    if not names or missing:
-        raise SystemExit(f"{folder}: " + (f"no input for {missing[:3]}" if missing
-                                          else "gt/ is empty"))
-    return [(_tensor(inp / n), _tensor(gt / n)) for n in names]
+    """Every (input, gt) pair of ``folder`` (``input/`` + ``gt/`` matched by file stem, in
+    natural name order: :class:`rpaf.data.PairedFolderDataset`) as (1, 3, H, W) tensors."""
+    try:
+        ds = PairedFolderDataset(folder, "paired")
+        return [(s["input"][None], s["target"][None]) for s in (ds[i] for i in range(len(ds)))]
+    except DatasetError as err:
+        raise SystemExit(f"--pairs {folder}: {err}") from None
 
 
 def synthetic_pairs(n: int, size: int = 96, seed: int = 0) -> Pairs:
