@@ -91,3 +91,18 @@ def test_make_data_structure_fraction(tmp_path: Path, capsys) -> None:
     assert "--structure-fraction=1.5" in capsys.readouterr().out
     assert make_data([str(tmp_path / "bad2"), "--n", "1", "--recipe", "by_structure"]) == 2
     assert "--recipe='by_structure'" in capsys.readouterr().out
+
+
+def test_make_data_photos(tmp_path: Path, capsys) -> None:
+    """--photos writes the pairs data.photos would draw; it needs --structure-set photo."""
+    args = ["--n", "2", "--size", "24", "--structure-set", "photo", "--structure-fraction", "1"]
+    assert make_data([str(tmp_path / "cam"), *args, "--photos", "camera"]) == 0
+    for i in range(2):
+        gt = make_pair(i, size=24, structure_set="photo", structure_fraction=1.0,
+                       photos=["camera"])[1]
+        np.testing.assert_allclose(read_image(tmp_path / "cam" / "gt" / f"train_{i:05d}.png"),
+                                   gt, atol=0.5 / 255)
+        assert np.array_equal(gt[..., 0], gt[..., 1])
+    capsys.readouterr()
+    assert make_data([str(tmp_path / "bad"), "--n", "1", "--photos", "camera"]) == 2
+    assert "--structure-set photo" in capsys.readouterr().out

@@ -255,6 +255,30 @@ def test_synthetic_train_recipe_and_texture_set() -> None:
     assert (paired.train_set.recipe, paired.val_set.recipe) == ("by_structure", "sps")
 
 
+def test_synthetic_photos_from_hydra_reach_the_training_split(tmp_path: Path) -> None:
+    """data.photos (a Hydra list) is saved as a plain list, reaches the training split only,
+    and is refused without data.structure_set=photo."""
+    from rpaf.builders import build_datamodule
+
+    cfg = OmegaConf.create({"data": {"_target_": "rpaf.data.SyntheticDataModule", "n_train": 2,
+                                     "n_val": 1, "n_test": 1, "size": 24,
+                                     "structure_set": "photo", "structure_fraction": 1.0,
+                                     "photos": ["camera"]}})
+    dm = build_datamodule(cfg)
+    assert type(dm.hparams["photos"]) is list
+    torch.save({"h": dict(dm.hparams)}, tmp_path / "h.pt")
+    assert torch.load(tmp_path / "h.pt", weights_only=True)["h"]["photos"] == ["camera"]
+    dm.setup("fit")
+    gt = dm.train_set[1]["target"]
+    torch.testing.assert_close(gt[0], gt[2])  # every training structure is the grey cameraman
+    assert dm.train_set.photos == ("camera",)
+    assert dm.val_set.structure_set == "base"
+    with pytest.raises(ValueError, match=r"data.photos=\['camera'\].*data.structure_set='base'"):
+        SyntheticDataModule(photos=["camera"])
+    with pytest.raises(ValueError, match=r"data.photos=\['cat'\]: unknown"):
+        SyntheticDataModule(structure_set="photo", photos=["cat"])
+
+
 def test_paired_folder_list_size_from_hydra_saves_as_a_plain_list(tmp_path: Path) -> None:
     """A ListConfig in the saved hyperparameters would break weights_only checkpoint loading."""
     from rpaf.builders import build_datamodule

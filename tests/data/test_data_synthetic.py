@@ -480,3 +480,48 @@ def test_by_structure_recipe_blends_photos_nks_and_procedural_structures_sps() -
     with pytest.raises(ValueError, match="structure_set='varied'"):
         SyntheticPairDataset(2, split="train", size=SIZE, recipe="by_structure",
                              structure_set="varied")
+
+
+def test_photos_choose_the_photographs_of_photo_structures() -> None:
+    """`photos`: the default selection draws as before; `camera` gives grey structures, larger
+    photos allow larger crops; bad selections are named."""
+    from rpaf.data.structures import (
+        PHOTO_NAMES,
+        PHOTO_SOURCES,
+        check_photos,
+        make_photo_structure,
+        photo_max_size,
+    )
+
+    assert set(PHOTO_NAMES) < set(PHOTO_SOURCES)
+    for seed in range(3):
+        np.testing.assert_array_equal(
+            make_photo_structure(np.random.default_rng(seed), 40),
+            make_photo_structure(np.random.default_rng(seed), 40, list(PHOTO_NAMES)))
+    grey = make_photo_structure(np.random.default_rng(1), 64, ["camera"])
+    assert np.array_equal(grey[..., 0], grey[..., 1])
+    assert np.array_equal(grey[..., 1], grey[..., 2])
+    assert len(np.unique(grey[..., 0])) >= 2
+    colour = make_photo_structure(np.random.default_rng(1), 64, ["motorcycle"])
+    assert not np.array_equal(colour[..., 0], colour[..., 1])
+    assert photo_max_size(["motorcycle"]) == 499
+    assert photo_max_size() == 299
+    big = make_photo_structure(np.random.default_rng(0), 400, ["motorcycle"])
+    assert big.shape == (400, 400, 3)
+    with pytest.raises(ValueError, match="size <= 299"):
+        make_photo_structure(np.random.default_rng(0), 400, ["motorcycle", "chelsea"])
+    for bad, msg in ((["lena"], r"unknown photo\(s\) \['lena'\]"), ([], "empty"),
+                     ("camera", r"give a list.*\[camera\]"), (["camera", "camera"], "twice")):
+        with pytest.raises(ValueError, match=msg):
+            check_photos(bad, key="data.photos")
+    # through the pair generator and the dataset: every altered structure comes from `camera`
+    for i in range(4):
+        inp, gt, info = make_pair_with_info(i, size=SIZE, split="train", structure_set="photo",
+                                            structure_fraction=1.0, photos=["camera"])
+        assert info["photos"] == ("camera",)
+        assert np.array_equal(gt[..., 0], gt[..., 2])
+    ds = SyntheticPairDataset(2, split="train", size=SIZE, structure_set="photo",
+                              structure_fraction=1.0, photos=["camera"])
+    np.testing.assert_array_equal(ds[1]["target"].permute(1, 2, 0).numpy(),
+                                  make_pair(1, size=SIZE, split="train", structure_set="photo",
+                                            structure_fraction=1.0, photos=["camera"])[1])

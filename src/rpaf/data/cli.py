@@ -13,6 +13,7 @@ from rich.table import Table
 
 from rpaf.data.imageio import write_image
 from rpaf.data.stats import pair_metrics, summarise
+from rpaf.data.structures import PHOTO_NAMES, PHOTO_SOURCES, check_photos
 from rpaf.data.synthetic import (
     DATASET_RECIPES,
     PSNR_RANGE,
@@ -51,6 +52,10 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--structure-fraction", type=float, default=STRUCTURE_FRACTION,
                     help="share of the pairs whose structure --structure-set alters "
                     f"(default {STRUCTURE_FRACTION:g})")
+    ap.add_argument("--photos", nargs="+", choices=sorted(PHOTO_SOURCES), default=None,
+                    metavar="NAME", help="photographs the --structure-set photo structures are "
+                    f"cut from, any of {', '.join(sorted(PHOTO_SOURCES))} (default "
+                    f"{' '.join(PHOTO_NAMES)}), as data.photos")
     ap.add_argument("--psnr-range", type=float, nargs=2, metavar=("LO", "HI"), default=None,
                     help=f"input-vs-GT PSNR range in dB (default {PSNR_RANGE[0]:g} "
                     f"{PSNR_RANGE[1]:g}); e.g. 20 40 adds faint textures, as "
@@ -76,10 +81,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         console.print(f"[red]--structure-set {args.structure_set} changes the train split only "
                       f"(got --split {args.split}): drop it, or write --split train")
         return 2
+    if args.photos is not None and args.structure_set != "photo":
+        console.print(f"[red]--photos chooses the photographs of --structure-set photo (got "
+                      f"--structure-set {args.structure_set}): add --structure-set photo, or drop "
+                      "--photos")
+        return 2
     try:
         psnr_range = None if args.psnr_range is None else check_psnr_range(args.psnr_range,
                                                                            "--psnr-range")
         fraction = check_structure_fraction(args.structure_fraction, "--structure-fraction")
+        photos = check_photos(args.photos, "--photos")
         check_recipe_structure(args.recipe, args.structure_set, "--recipe", "--structure-set")
     except ValueError as err:
         console.print(f"[red]{err}")
@@ -98,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         inp, gt = make_pair(i, seed=args.seed, size=args.size,
                             recipe=pair_recipe(args.recipe, i), split=args.split,
                             texture_set=args.texture_set, structure_set=args.structure_set,
-                            psnr_range=psnr_range, structure_fraction=fraction)
+                            psnr_range=psnr_range, structure_fraction=fraction, photos=photos)
         name = f"{args.split}_{i:05d}.png"  # as in `names` above
         write_image(dirs["input"] / name, inp, bits=args.bits)
         write_image(dirs["gt"] / name, gt, bits=args.bits)

@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from rpaf.data.errors import DatasetError
 from rpaf.data.folders import PairedFolderDataset
+from rpaf.data.structures import check_photos
 from rpaf.data.synthetic import (
     DATASET_RECIPES,
     RECIPES,
@@ -117,6 +118,9 @@ class SyntheticDataModule(_BaseDataModule):
             (``None``: 20-32 dB, as validation and test). A higher ``hi`` adds faint textures.
         structure_fraction: Share of the training structures that a non-base
             ``structure_set`` alters, in [0, 1] (default one half).
+        photos: Names of the bundled photographs the ``photo`` structures are cut from
+            (:data:`rpaf.data.structures.PHOTO_SOURCES`, e.g. ``[astronaut, chelsea, coffee,
+            rocket, motorcycle]``); ``None``: the default four.
         test_size: Side length of the test split only (``None``: ``size``). Lets a short run
             train on small crops and still be scored at a size the no-reference metrics accept
             (NIQE needs 96 x 96); the network is fully convolutional.
@@ -141,6 +145,7 @@ class SyntheticDataModule(_BaseDataModule):
         train_psnr_range: Sequence[float] | None = None,
         structure_fraction: float = STRUCTURE_FRACTION,
         test_size: int | None = None,
+        photos: Sequence[str] | None = None,
     ) -> None:
         super().__init__(batch_size=batch_size, num_workers=num_workers, pin_memory=pin_memory,
                          augment=augment)
@@ -162,6 +167,11 @@ class SyntheticDataModule(_BaseDataModule):
                                    set_key="data.structure_set")
         self.structure_fraction = check_structure_fraction(structure_fraction,
                                                            "data.structure_fraction")
+        self.photos = check_photos(photos, key="data.photos")
+        if photos is not None and structure_set != "photo":
+            raise ValueError(f"data.photos={list(self.photos)!r} chooses the photographs of "
+                             f"data.structure_set=photo, got data.structure_set={structure_set!r}:"
+                             " set data.structure_set=photo, or data.photos=null")
         self.counts = {"train": n_train, "val": n_val, "test": n_test}
         self.size, self.recipe, self.seed, self.cache = size, recipe, seed, cache
         self.test_size = size if test_size is None else test_size
@@ -180,7 +190,8 @@ class SyntheticDataModule(_BaseDataModule):
                                     else "base",
                                     psnr_range=self.train_psnr_range if split == "train"
                                     else None,
-                                    structure_fraction=self.structure_fraction)
+                                    structure_fraction=self.structure_fraction,
+                                    photos=self.photos)
 
     def setup(self, stage: str | None = None) -> None:
         """Create the datasets needed by ``stage`` (``fit``/``validate``/``test``/``predict``)."""

@@ -5,8 +5,9 @@ polygons, ellipses, full-width bands, thin lines and a few smooth-gradient regio
 sharp edges. A quarter of the images are grey (R = G = B).
 
 :func:`make_photo_structure` draws the other kind (``data.structure_set=photo``, training split
-only): a random crop of one of scikit-image's bundled colour photographs (astronaut, cat,
-coffee, rocket; no download), downscaled by a random factor and cartoonised by a Felzenszwalb
+only): a random crop of one of scikit-image's bundled photographs (by default astronaut, cat,
+coffee, rocket; ``data.photos`` adds the motorcycle scene or the cameraman, :data:`PHOTO_SOURCES`;
+no download), downscaled by a random factor and cartoonised by a Felzenszwalb
 segmentation with every segment painted its mean colour. Its region layout, sizes and
 neighbouring colours are those of a natural scene, which the random shapes lack.
 
@@ -18,6 +19,7 @@ scene), and a network trained only on large shapes takes them for texture.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 
 import numpy as np
@@ -28,14 +30,24 @@ __all__ = [
     "DETAIL_COUNT",
     "PHOTO_MAX_SIZE",
     "PHOTO_NAMES",
+    "PHOTO_SOURCES",
     "add_small_details",
+    "check_photos",
     "make_photo_structure",
+    "photo_max_size",
     "make_structure",
 ]
 
-#: The scikit-image sample photographs (bundled with the package) behind ``photo`` structures.
+#: Every photograph a ``photo`` structure can come from: name -> scikit-image ``data`` loader
+#: (all bundled with the package, no download). ``motorcycle`` is the left view of the stereo
+#: pair (a cluttered garage scene); ``camera`` (the cameraman) is grey and used as R = G = B.
+PHOTO_SOURCES: dict[str, str] = {"astronaut": "astronaut", "chelsea": "chelsea",
+                                 "coffee": "coffee", "rocket": "rocket",
+                                 "motorcycle": "stereo_motorcycle", "camera": "camera"}
+#: The default photographs behind ``photo`` structures (``data.photos: null``).
 PHOTO_NAMES: tuple[str, ...] = ("astronaut", "chelsea", "coffee", "rocket")
-#: Largest ``photo`` structure side: the short side of the smallest photo (chelsea, 300) less one.
+#: Largest ``photo`` structure side with the default photos: the short side of the smallest
+#: (chelsea, 300) less one; :func:`photo_max_size` gives it for another selection.
 PHOTO_MAX_SIZE = 299
 
 #: Number of small objects per 96 x 96 pixels that ``detail`` structures get (scaled by area).
@@ -150,25 +162,59 @@ def make_structure(rng: np.random.Generator, size: int) -> np.ndarray:
     return img
 
 
-@lru_cache(maxsize=len(PHOTO_NAMES))
+@lru_cache(maxsize=len(PHOTO_SOURCES))
 def _photo(name: str) -> np.ndarray:
-    """One bundled scikit-image photograph as (H, W, 3) float32 in [0, 1]."""
+    """A bundled scikit-image photograph (:data:`PHOTO_SOURCES`): (H, W, 3) float32 in [0, 1]."""
     import skimage.data
 
-    return np.asarray(getattr(skimage.data, name)()[..., :3], np.float32) / 255.0
+    img = getattr(skimage.data, PHOTO_SOURCES[name])()
+    if isinstance(img, tuple):  # stereo_motorcycle: (left, right, disparity)
+        img = img[0]
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=2)
+    return np.asarray(img[..., :3], np.float32) / 255.0
 
 
-def make_photo_structure(rng: np.random.Generator, size: int) -> np.ndarray:
+def check_photos(photos: Sequence[str] | None, key: str = "photos") -> tuple[str, ...]:
+    """The photo selection as a tuple (``None``: :data:`PHOTO_NAMES`), else a ValueError naming
+    ``key``: it must be a non-empty list of distinct names from :data:`PHOTO_SOURCES`."""
+    if photos is None:
+        return PHOTO_NAMES
+    if isinstance(photos, str):
+        raise ValueError(f"{key}={photos!r}: give a list of names, e.g. {key}=[{photos}]")
+    names = tuple(photos)
+    unknown = [n for n in names if n not in PHOTO_SOURCES]
+    if not names or unknown:
+        raise ValueError(f"{key}={list(names)!r}: "
+                         + (f"unknown photo(s) {unknown}; " if unknown else "empty; ")
+                         + f"choose from {sorted(PHOTO_SOURCES)} or null for the default "
+                         f"{list(PHOTO_NAMES)}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"{key}={list(names)!r} names a photo twice: list each once")
+    return names
+
+
+def photo_max_size(photos: Sequence[str] | None = None) -> int:
+    """Largest ``photo`` structure side for a selection: its smallest short side less one."""
+    return min(min(_photo(n).shape[:2]) for n in check_photos(photos)) - 1
+
+
+def make_photo_structure(rng: np.random.Generator, size: int,
+                         photos: Sequence[str] | None = None) -> np.ndarray:
     """A cartoonised crop of a bundled photograph: a natural piecewise-constant structure.
 
-    The photo (one of :data:`PHOTO_NAMES`) is downscaled by a random factor between the one
-    that fits ``size`` into its short side and 0.6 (anti-aliased), cropped at a random place,
-    flipped at random, segmented (Felzenszwalb, scale 30-300, minimum segment 8-40 px) and
-    each segment painted with its mean colour.
+    The photo (one of ``photos``, default :data:`PHOTO_NAMES`) is downscaled by a random factor
+    between the one that fits ``size`` into its short side and 0.6 (anti-aliased), cropped at a
+    random place, flipped at random, segmented (Felzenszwalb, scale 30-300, minimum segment
+    8-40 px) and each segment painted with its mean colour.
 
     Args:
         rng: Source of randomness (the image is a deterministic function of its state).
-        size: Side length in pixels (at most the photos' short side, 300).
+        size: Side length in pixels (less than the selected photos' smallest short side:
+            :func:`photo_max_size`; 299 for the default ones).
+        photos: Names from :data:`PHOTO_SOURCES` drawn from with equal probability
+            (``None``: :data:`PHOTO_NAMES`; the draws for that default are those of earlier
+            releases, so their datasets are unchanged).
 
     Returns:
         (size, size, 3) float32 array in [0, 1].
@@ -176,11 +222,13 @@ def make_photo_structure(rng: np.random.Generator, size: int) -> np.ndarray:
     from skimage.segmentation import felzenszwalb
     from skimage.transform import rescale
 
-    if not 1 <= size <= PHOTO_MAX_SIZE:
-        raise ValueError(f"photo structures need 1 <= size <= {PHOTO_MAX_SIZE} (the short side "
+    names = check_photos(photos)
+    limit = photo_max_size(names)
+    if not 1 <= size <= limit:
+        raise ValueError(f"photo structures need 1 <= size <= {limit} (the short side "
                          f"of the smallest photo, less one), got {size}: set data.size lower or "
                          "use data.structure_set=base")
-    photo = _photo(PHOTO_NAMES[int(rng.integers(len(PHOTO_NAMES)))])
+    photo = _photo(names[int(rng.integers(len(names)))])
     lo = (size + 1) / min(photo.shape[:2])
     scaled = rescale(photo, rng.uniform(lo, max(lo, 0.6)), channel_axis=2, anti_aliasing=True)
     y = int(rng.integers(0, scaled.shape[0] - size + 1))

@@ -35,7 +35,12 @@ import torch
 from torch.utils.data import Dataset
 
 from rpaf.data.imageio import to_tensor
-from rpaf.data.structures import add_small_details, make_photo_structure, make_structure
+from rpaf.data.structures import (
+    add_small_details,
+    check_photos,
+    make_photo_structure,
+    make_structure,
+)
 from rpaf.data.textures import check_texture_set, render_texture, sample_texture
 from rpaf.data.transforms import random_flip
 
@@ -205,14 +210,15 @@ def check_recipe_structure(recipe: str, structure_set: str, key: str = "recipe",
 
 
 def _alter_structure(target: np.ndarray, structure_set: str, seed: int, split: str,
-                     index: int, fraction: float = STRUCTURE_FRACTION
-                     ) -> tuple[np.ndarray, bool]:
+                     index: int, fraction: float = STRUCTURE_FRACTION,
+                     photos: Sequence[str] | None = None) -> tuple[np.ndarray, bool]:
     """The non-base structure sets: a share ``fraction`` of the structures is altered.
 
     Returns ``(structure, altered)``.
 
     ``varied`` scales the contrast about the mean colour by a factor in
-    :data:`VARIED_CONTRAST`; ``photo`` replaces the structure by a cartoonised photo crop. The
+    :data:`VARIED_CONTRAST`; ``photo`` replaces the structure by a cartoonised crop of one of
+    ``photos``. The
     draws use their own random stream, so the base pair's structure and texture are unchanged
     (and, for one ``index``, a larger ``fraction`` alters a superset of the structures).
     """
@@ -221,7 +227,7 @@ def _alter_structure(target: np.ndarray, structure_set: str, seed: int, split: s
     if rng.random() >= fraction:
         return target, False
     if structure_set == "photo":
-        return make_photo_structure(rng, target.shape[0]), True
+        return make_photo_structure(rng, target.shape[0], photos), True
     if structure_set == "detail":
         return add_small_details(rng, target), True
     c = rng.uniform(*VARIED_CONTRAST)
@@ -245,6 +251,7 @@ def make_pair_with_info(
     index: int, *, seed: int = 0, size: int = 256, recipe: str = "sps", split: str = "train",
     texture_set: str = "base", structure_set: str = "base",
     psnr_range: Sequence[float] | None = None, structure_fraction: float = STRUCTURE_FRACTION,
+    photos: Sequence[str] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Like :func:`make_pair`, also returning how the pair was made.
 
@@ -252,12 +259,13 @@ def make_pair_with_info(
         ``(input, target, info)``; ``info`` holds ``texture`` (tuple of
         :class:`~rpaf.data.textures.TextureComponent`), ``target_psnr``, ``strength``,
         ``recipe`` (the blend used: ``by_structure`` resolved), ``split``, ``texture_set``,
-        ``structure_set``, ``structure_fraction``.
+        ``structure_set``, ``structure_fraction``, ``photos``.
     """
     _check(recipe, split, size, (*RECIPES, "by_structure"), texture_set=texture_set)
     check_structure_set(structure_set, split)
     check_recipe_structure(recipe, structure_set)
     structure_fraction = check_structure_fraction(structure_fraction)
+    photos = check_photos(photos)
     if index < 0:
         raise ValueError(f"index must be >= 0, got {index}")
     ss = np.random.SeedSequence([int(seed), _SPLIT_CODE[split], int(index)])
@@ -266,7 +274,7 @@ def make_pair_with_info(
     altered = False
     if structure_set != "base":
         target, altered = _alter_structure(target, structure_set, seed, split, index,
-                                           structure_fraction)
+                                           structure_fraction, photos)
     if recipe == "by_structure":
         recipe = "nks" if altered else "sps"
     lo, hi = PSNR_RANGE if psnr_range is None else check_psnr_range(psnr_range)
@@ -291,7 +299,8 @@ def make_pair_with_info(
         inp = blend_nks(target, tex, strength, mean_colour)
     info = {"texture": comps, "target_psnr": psnr, "strength": strength,
             "recipe": recipe, "split": split, "texture_set": texture_set,
-            "structure_set": structure_set, "structure_fraction": structure_fraction}
+            "structure_set": structure_set, "structure_fraction": structure_fraction,
+            "photos": photos}
     return inp.astype(np.float32), target.astype(np.float32), info
 
 
@@ -299,6 +308,7 @@ def make_pair(
     index: int, *, seed: int = 0, size: int = 256, recipe: str = "sps", split: str = "train",
     texture_set: str = "base", structure_set: str = "base",
     psnr_range: Sequence[float] | None = None, structure_fraction: float = STRUCTURE_FRACTION,
+    photos: Sequence[str] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Generate one synthetic (input, target) pair.
 
@@ -320,6 +330,8 @@ def make_pair(
             :data:`PSNR_RANGE`. The draw itself is the same, so only the strengths change.
         structure_fraction: Share of the structures that a non-base ``structure_set``
             alters, in [0, 1] (default one half).
+        photos: Photographs the ``photo`` structures are cut from (names in
+            :data:`rpaf.data.structures.PHOTO_SOURCES`; ``None``: the default four).
 
     Returns:
         ``(input, target)``: float32 arrays (size, size, 3) in [0, 1].
@@ -327,7 +339,7 @@ def make_pair(
     inp, target, _ = make_pair_with_info(index, seed=seed, size=size, recipe=recipe, split=split,
                                          texture_set=texture_set, structure_set=structure_set,
                                          psnr_range=psnr_range,
-                                         structure_fraction=structure_fraction)
+                                         structure_fraction=structure_fraction, photos=photos)
     return inp, target
 
 
@@ -347,6 +359,7 @@ class SyntheticPairDataset(Dataset):
             :func:`make_pair`).
         psnr_range: Input-vs-target PSNR range (dB) of the pairs; ``None``: :data:`PSNR_RANGE`.
         structure_fraction: Share of the structures a non-base ``structure_set`` alters.
+        photos: Photographs behind ``photo`` structures (see :func:`make_pair`).
         cache: Keep generated pairs in memory (per process: with ``num_workers > 0`` use
             persistent workers, or each worker fills its own cache).
         augment: Random horizontal/vertical flips (same on input and target).
@@ -369,10 +382,12 @@ class SyntheticPairDataset(Dataset):
         structure_set: str = "base",
         psnr_range: Sequence[float] | None = None,
         structure_fraction: float = STRUCTURE_FRACTION,
+        photos: Sequence[str] | None = None,
     ) -> None:
         _check(recipe, split, size, DATASET_RECIPES, texture_set)
         check_recipe_structure(recipe, structure_set)
         self.structure_fraction = check_structure_fraction(structure_fraction)
+        self.photos = check_photos(photos)
         self.psnr_range = None if psnr_range is None else check_psnr_range(psnr_range)
         check_structure_set(structure_set, split)
         if n < 0:
@@ -393,7 +408,8 @@ class SyntheticPairDataset(Dataset):
                                  recipe=pair_recipe(self.recipe, index), split=self.split,
                                  texture_set=self.texture_set, structure_set=self.structure_set,
                                  psnr_range=self.psnr_range,
-                                 structure_fraction=self.structure_fraction)
+                                 structure_fraction=self.structure_fraction,
+                                 photos=self.photos)
             pair = (to_tensor(inp), to_tensor(tgt))
             if self._cache is not None:
                 self._cache[index] = pair
