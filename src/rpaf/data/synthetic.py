@@ -218,9 +218,9 @@ def _alter_structure(target: np.ndarray, structure_set: str, seed: int, split: s
 
     ``varied`` scales the contrast about the mean colour by a factor in
     :data:`VARIED_CONTRAST`; ``photo`` replaces the structure by a cartoonised crop of one of
-    ``photos``. The
-    draws use their own random stream, so the base pair's structure and texture are unchanged
-    (and, for one ``index``, a larger ``fraction`` alters a superset of the structures).
+    ``photos``. The draws use their own random stream, so the base pair's structure and texture
+    are unchanged (and, for one ``index``, a larger ``fraction`` alters a superset of the
+    structures).
     """
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), _SPLIT_CODE[split],
                                                         int(index), 7]))
