@@ -1,0 +1,143 @@
+"""Where does a smoother lose? PSNR split into the edge band and the flat regions of the GT.
+
+A diagnostic for the quality check of ``experiment=cpu_mini`` (findings in
+``experiments/results/cpu_mini/README.md``, section 21). For each paired folder (``input/`` +
+``gt/``, as ``rpaf-make-data`` writes them) it marks the **edge band** of every ground truth
+(Sobel gradient magnitude of its grey image above ``--threshold``, dilated by a square of
+radius ``--radius``) and scores each smoother's output, and the input itself, separately on the
+edge band and on the rest (the **flat** regions). A low flat score with a good edge score means
+texture left in the regions that should be smooth (under-smoothing); the reverse means edges
+blurred or moved. The split is exact: with ``s`` the edge band's share of the pixels,
+``MSE = s * MSE_edge + (1 - s) * MSE_flat``.
+
+Scores are per-image PSNR (data range 1) over the RGB squared error of the region's pixels,
+averaged over the images of a folder (as the other tools report PSNR).
+
+Example::
+
+    python tools/region_scores.py data/real_pairs --ckpt logs/<run>/checkpoints/last.ckpt \\
+        --method rtv_tuned --per-image
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import kornia
+import numpy as np
+import torch
+from torch import Tensor
+
+from rpaf.checkpoints import load_network
+from rpaf.data import DatasetError, PairedFolderDataset
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from per_family import load_method  # noqa: E402
+
+Smoother = Callable[[Tensor], Tensor]
+
+
+def load_named_pairs(folder: Path) -> tuple[list[str], list[tuple[Tensor, Tensor]]]:
+    """Names and (input, gt) pairs, as (1, 3, H, W) tensors, of a paired folder (``input/`` +
+    ``gt/`` matched by file stem: :class:`rpaf.data.PairedFolderDataset`)."""
+    try:
+        ds = PairedFolderDataset(folder, "paired")
+    except DatasetError as err:
+        raise SystemExit(f"{folder}: {err}") from None
+    samples = [ds[i] for i in range(len(ds))]
+    return [s["name"] for s in samples], [(s["input"][None], s["target"][None]) for s in samples]
+
+
+def edge_mask(target: Tensor, threshold: float = 0.05, radius: int = 2) -> Tensor:
+    """Edge band of ``target`` (B, 3, H, W) in [0, 1] as a (B, 1, H, W) bool mask.
+
+    Pixels whose grey-level Sobel magnitude (kornia, normalised kernel) exceeds ``threshold``,
+    grown by a (2 * radius + 1)-pixel square (``radius`` 0: no growth).
+    """
+    if threshold <= 0 or radius < 0:
+        raise ValueError(f"threshold must be > 0 and radius >= 0, got {threshold}, {radius}")
+    grad = kornia.filters.sobel(kornia.color.rgb_to_grayscale(target))
+    mask = (grad > threshold).to(target.dtype)
+    if radius:
+        kernel = torch.ones(2 * radius + 1, 2 * radius + 1, dtype=target.dtype,
+                            device=target.device)
+        mask = kornia.morphology.dilation(mask, kernel)
+    return mask > 0.5
+
+
+def _db(mse: float) -> float:
+    """PSNR (dB, data range 1) of a mean squared error; ``inf`` for 0, ``nan`` for ``nan``."""
+    return math.inf if mse == 0 else -10.0 * math.log10(mse)
+
+
+def region_psnr(output: Tensor, target: Tensor, mask: Tensor) -> dict[str, float]:
+    """PSNR of ``output`` against ``target`` (1, 3, H, W) on all pixels, the edge band (``mask``
+    true) and the flat regions, plus the band's share of the pixels (``edge_share``).
+
+    A region without pixels scores ``nan``.
+    """
+    se = ((output.double() - target.double()) ** 2).mean(1, keepdim=True)
+    edge = mask.expand_as(se)
+    n_edge = int(edge.sum())
+    mse_edge = float(se[edge].mean()) if n_edge else math.nan
+    mse_flat = float(se[~edge].mean()) if n_edge < se.numel() else math.nan
+    return {"all": _db(float(se.mean())), "flat": _db(mse_flat), "edge": _db(mse_edge),
+            "edge_share": n_edge / se.numel()}
+
+
+def score_folder(smoother: Smoother, pairs: list[tuple[Tensor, Tensor]], masks: list[Tensor]
+                 ) -> list[dict[str, float]]:
+    """:func:`region_psnr` of ``smoother(g).clamp(0, 1)`` for every (g, gt) pair."""
+    with torch.inference_mode():
+        return [region_psnr(smoother(g).clamp(0, 1), x, m)
+                for (g, x), m in zip(pairs, masks, strict=True)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print, per folder, the all / flat / edge PSNR of the input and of each smoother."""
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("pairs", type=Path, nargs="+", help="folder with input/ and gt/")
+    ap.add_argument("--ckpt", type=Path, action="append", default=[],
+                    help="checkpoint written by rpaf-train (repeatable)")
+    ap.add_argument("--method", action="append", default=[],
+                    help="conf/method config, e.g. rtv_tuned (repeatable)")
+    ap.add_argument("--threshold", type=float, default=0.05,
+                    help="Sobel magnitude above which a GT pixel is an edge (default 0.05)")
+    ap.add_argument("--radius", type=int, default=2,
+                    help="grow the edge pixels by a square of this radius (default 2)")
+    ap.add_argument("--per-image", action="store_true", help="also print one row per image")
+    args = ap.parse_args(argv)
+    if not args.ckpt and not args.method:
+        raise SystemExit("nothing to score: pass --ckpt PATH and/or --method NAME")
+    if args.threshold <= 0 or args.radius < 0:
+        raise SystemExit(f"--threshold must be > 0 and --radius >= 0, got {args.threshold}, "
+                         f"{args.radius}")
+    smoothers: list[tuple[str, Smoother]] = [("input", lambda g: g)]
+    smoothers += [(str(c), load_network(c).eval()) for c in args.ckpt]
+    smoothers += [(f"method={m}", load_method(m)) for m in args.method]
+    for folder in args.pairs:
+        names, pairs = load_named_pairs(folder)
+        masks = [edge_mask(x, args.threshold, args.radius) for _, x in pairs]
+        share = np.mean([float(m.float().mean()) for m in masks])
+        print(f"\n{folder} ({len(pairs)} pairs; edge band {share:.1%} of the pixels: Sobel > "
+              f"{args.threshold}, radius {args.radius}) PSNR dB")
+        print("| smoother | image | all | flat | edge |\n|---|---|---|---|---|")
+        for label, fn in smoothers:
+            rows = score_folder(fn, pairs, masks)
+            if args.per_image:
+                for name, r in zip(names, rows, strict=True):
+                    print(f"| {label} | {name} | {r['all']:.2f} | {r['flat']:.2f} | "
+                          f"{r['edge']:.2f} |")
+            mean = {k: float(np.mean([r[k] for r in rows])) for k in ("all", "flat", "edge")}
+            print(f"| {label} | mean | {mean['all']:.2f} | {mean['flat']:.2f} | "
+                  f"{mean['edge']:.2f} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
