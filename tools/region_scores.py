@@ -110,18 +110,21 @@ def main(argv: list[str] | None = None) -> int:
                     help="Sobel magnitude above which a GT pixel is an edge (default 0.05)")
     ap.add_argument("--radius", type=int, default=2,
                     help="grow the edge pixels by a square of this radius (default 2)")
+    ap.add_argument("--every", type=int, default=1,
+                    help="score every k-th pair of each folder (default 1: all)")
     ap.add_argument("--per-image", action="store_true", help="also print one row per image")
     args = ap.parse_args(argv)
     if not args.ckpt and not args.method:
         raise SystemExit("nothing to score: pass --ckpt PATH and/or --method NAME")
-    if args.threshold <= 0 or args.radius < 0:
-        raise SystemExit(f"--threshold must be > 0 and --radius >= 0, got {args.threshold}, "
-                         f"{args.radius}")
+    if args.threshold <= 0 or args.radius < 0 or args.every < 1:
+        raise SystemExit(f"--threshold must be > 0, --radius >= 0 and --every >= 1, got "
+                         f"{args.threshold}, {args.radius}, {args.every}")
     smoothers: list[tuple[str, Smoother]] = [("input", lambda g: g)]
     smoothers += [(str(c), load_network(c).eval()) for c in args.ckpt]
     smoothers += [(f"method={m}", load_method(m)) for m in args.method]
     for folder in args.pairs:
         names, pairs = load_named_pairs(folder)
+        names, pairs = names[::args.every], pairs[::args.every]
         masks = [edge_mask(x, args.threshold, args.radius) for _, x in pairs]
         share = np.mean([float(m.float().mean()) for m in masks])
         print(f"\n{folder} ({len(pairs)} pairs; edge band {share:.1%} of the pixels: Sobel > "

@@ -96,5 +96,7 @@ def test_errors_name_the_fix(tmp_path: Path, load_tool) -> None:
         tool.main([str(tmp_path)])
     with pytest.raises(SystemExit, match="--threshold must be > 0"):
         tool.main([str(tmp_path), "--method", "tv", "--threshold", "0"])
+    with pytest.raises(SystemExit, match="--every >= 1"):
+        tool.main([str(tmp_path), "--method", "tv", "--every", "0"])
     with pytest.raises(SystemExit, match=re.escape(str(tmp_path))):
         tool.main([str(tmp_path), "--method", "tv"])  # no input/ and gt/
