@@ -34,14 +34,21 @@ from rpaf.models import SELF_ENSEMBLE_SIZES, self_ensemble
 Pairs = list[tuple[Tensor, Tensor]]
 
 
-def load_pairs(folder: Path) -> Pairs:
-    """Every (input, gt) pair of ``folder`` (``input/`` + ``gt/`` matched by file stem, in
-    natural name order: :class:`rpaf.data.PairedFolderDataset`) as (1, 3, H, W) tensors."""
+def load_named_pairs(folder: Path, what: str = "--pairs") -> tuple[list[str], Pairs]:
+    """Names and (input, gt) pairs of ``folder`` (``input/`` + ``gt/`` matched by file stem, in
+    natural name order: :class:`rpaf.data.PairedFolderDataset`) as (1, 3, H, W) tensors; a bad
+    folder exits with ``"{what} {folder}: <why>"``."""
     try:
         ds = PairedFolderDataset(folder, "paired")
-        return [(s["input"][None], s["target"][None]) for s in (ds[i] for i in range(len(ds)))]
+        samples = [ds[i] for i in range(len(ds))]
     except DatasetError as err:
-        raise SystemExit(f"--pairs {folder}: {err}") from None
+        raise SystemExit(f"{what} {folder}: {err}") from None
+    return [s["name"] for s in samples], [(s["input"][None], s["target"][None]) for s in samples]
+
+
+def load_pairs(folder: Path) -> Pairs:
+    """Every (input, gt) pair of ``folder``, without the names (:func:`load_named_pairs`)."""
+    return load_named_pairs(folder)[1]
 
 
 def synthetic_pairs(n: int, size: int = 96, seed: int = 0) -> Pairs:

@@ -33,23 +33,12 @@ import torch
 from torch import Tensor
 
 from rpaf.checkpoints import load_network
-from rpaf.data import DatasetError, PairedFolderDataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from inference_passes import load_named_pairs  # noqa: E402
 from per_family import load_method  # noqa: E402
 
 Smoother = Callable[[Tensor], Tensor]
-
-
-def load_named_pairs(folder: Path) -> tuple[list[str], list[tuple[Tensor, Tensor]]]:
-    """Names and (input, gt) pairs, as (1, 3, H, W) tensors, of a paired folder (``input/`` +
-    ``gt/`` matched by file stem: :class:`rpaf.data.PairedFolderDataset`)."""
-    try:
-        ds = PairedFolderDataset(folder, "paired")
-    except DatasetError as err:
-        raise SystemExit(f"{folder}: {err}") from None
-    samples = [ds[i] for i in range(len(ds))]
-    return [s["name"] for s in samples], [(s["input"][None], s["target"][None]) for s in samples]
 
 
 def edge_mask(target: Tensor, threshold: float = 0.05, radius: int = 2) -> Tensor:
@@ -123,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     smoothers += [(str(c), load_network(c).eval()) for c in args.ckpt]
     smoothers += [(f"method={m}", load_method(m)) for m in args.method]
     for folder in args.pairs:
-        names, pairs = load_named_pairs(folder)
+        names, pairs = load_named_pairs(folder, what="pairs folder")
         names, pairs = names[::args.every], pairs[::args.every]
         masks = [edge_mask(x, args.threshold, args.radius) for _, x in pairs]
         share = np.mean([float(m.float().mean()) for m in masks])
