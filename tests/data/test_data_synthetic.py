@@ -382,24 +382,34 @@ def test_structure_fraction_sets_the_share_of_altered_structures() -> None:
             make_pair(0, structure_set="photo", structure_fraction=bad)
 
 
+def _assert_adds_training_family(texture_set: str, parent: str, family: str, n: int,
+                                 share: tuple[float, float]) -> None:
+    """``texture_set`` = ``parent`` + ``family`` in train/val only: the test rule and test pairs
+    are those of ``base``, and ``family``'s share of the components of the first ``n`` training
+    pairs lies inside ``share``."""
+    rules = TEXTURE_SETS[texture_set]
+    assert rules["test"] == TEXTURE_SETS["base"]["test"]
+    assert family not in rules["test"].families
+    assert set(rules["train"].families) - set(TEXTURE_SETS[parent]["train"].families) == {family}
+    for i in range(3):
+        np.testing.assert_array_equal(
+            make_pair(i, size=32, split="test")[0],
+            make_pair(i, size=32, split="test", texture_set=texture_set)[0])
+    n_family = n_all = 0
+    for i in range(n):
+        info = make_pair_with_info(i, size=16, split="train", texture_set=texture_set)[2]
+        assert info["texture_set"] == texture_set
+        n_all += len(info["texture"])
+        n_family += sum(c.family == family for c in info["texture"])
+    assert share[0] < n_family / n_all < share[1]
+
+
 def test_photo_texture_set_adds_texture_photographs_to_training_only() -> None:
     """`photo` texture set: crops of the bundled grey texture photographs in train/val (about a
     third of the components), never in the held-out test split."""
     from rpaf.data.textures import PHOTO_TEXTURES
 
-    base, photo = TEXTURE_SETS["base"], TEXTURE_SETS["photo"]
-    assert photo["test"] == base["test"]
-    assert "photo" not in photo["test"].families
-    assert set(photo["train"].families) - set(base["train"].families) == {"photo"}
-    for i in range(3):
-        np.testing.assert_array_equal(make_pair(i, size=32, split="test")[0],
-                                      make_pair(i, size=32, split="test", texture_set="photo")[0])
-    n_photo = n_all = 0
-    for i in range(60):
-        info = make_pair_with_info(i, size=16, split="train", texture_set="photo")[2]
-        n_all += len(info["texture"])
-        n_photo += sum(c.family == "photo" for c in info["texture"])
-    assert 0.15 < n_photo / n_all < 0.55
+    _assert_adds_training_family("photo", "base", "photo", 60, (0.15, 0.55))
     # One component: normalised, deterministic in its seed, and its spacing follows `period`.
     roughness = []
     for period in (4.0, 12.0, 40.0):
@@ -525,3 +535,38 @@ def test_photos_choose_the_photographs_of_photo_structures() -> None:
     np.testing.assert_array_equal(ds[1]["target"].permute(1, 2, 0).numpy(),
                                   make_pair(1, size=SIZE, split="train", structure_set="photo",
                                             structure_fraction=1.0, photos=["camera"])[1])
+
+
+def test_natural_texture_set_adds_pink_noise_to_training_only() -> None:
+    """`natural` = `photo` + the broadband `pink` family (about a quarter of the training
+    components); the held-out test split is unchanged."""
+    _assert_adds_training_family("natural", "photo", "pink", 80, (0.1, 0.45))
+
+
+@pytest.mark.parametrize("seed", [0, 3, 11])
+def test_pink_component_has_its_power_law_and_rolls_off_below_its_period(seed: int) -> None:
+    """The radially averaged power spectrum of a `pink` field falls as f**(-2 beta) above the
+    roll-off (beta as drawn from the component's seed), and is suppressed below 1/period."""
+    from rpaf.data.textures import PINK_BETA
+
+    size, period = 256, 32.0
+    field = render_component(TextureComponent("pink", period, 30.0, seed=seed), size)
+    assert field.shape == (size, size)
+    assert abs(float(field.mean())) < 1e-4
+    assert abs(float(field.std()) - 1.0) < 1e-3
+    np.testing.assert_array_equal(
+        field, render_component(TextureComponent("pink", period, 30.0, seed=seed), size))
+    rng = np.random.default_rng(seed)  # the family's draws: anisotropy stretch, then beta
+    rng.uniform(1.0, 1.5)
+    beta = rng.uniform(*PINK_BETA)
+    power = np.abs(np.fft.fft2(field)) ** 2
+    f = np.hypot(*np.meshgrid(np.fft.fftfreq(size), np.fft.fftfreq(size), indexing="ij"))
+    edges = np.geomspace(0.1, 0.45, 9)
+    centres = np.sqrt(edges[:-1] * edges[1:])
+    bands = zip(edges[:-1], edges[1:], strict=True)
+    means = [power[(f >= lo) & (f < hi)].mean() for lo, hi in bands]
+    slope = np.polyfit(np.log(centres), np.log(means), 1)[0]
+    assert abs(slope + 2 * beta) < 0.25, (slope, beta)
+    low = power[(f > 0) & (f < 0.25 / period)].mean()
+    at_roll_off = power[(f >= 1.5 / period) & (f < 2.5 / period)].mean()
+    assert low < 0.2 * at_roll_off

@@ -44,8 +44,9 @@ def _parser() -> argparse.ArgumentParser:
                     help="blending recipe (mix: sps on even, nks on odd indices; by_structure: nks "
                     "on photo structures, sps on the others, with --structure-set photo)")
     ap.add_argument("--texture-set", choices=sorted(TEXTURE_SETS), default="base",
-                    help="rich/photo: add the training-only texture families (procedural ones, "
-                    "or crops of texture photographs; train/val splits)")
+                    help="rich/photo/natural: add the training-only texture families (procedural "
+                    "ones, crops of texture photographs, or those plus broadband pink noise; "
+                    "train/val splits)")
     ap.add_argument("--structure-set", choices=STRUCTURE_SETS, default="base",
                     help="varied/photo: low-contrast or cartoonised-photo structures for a "
                     "share of the pairs (train split only; see --structure-fraction)")

@@ -108,8 +108,9 @@ class SyntheticDataModule(_BaseDataModule):
             both, alternating, or ``"by_structure"``: nks on photo structures, sps on the
             procedural ones, with ``structure_set="photo"``); ``None``: ``recipe``. Validation
             and test keep ``recipe``, so scores stay comparable with runs trained on one blend.
-        texture_set: ``"base"`` (the original families) or ``"rich"`` (adds training-only
-            families to train/val; the held-out test split is the same either way).
+        texture_set: ``"base"`` (the original families), ``"rich"``, ``"photo"`` or
+            ``"natural"`` (each adds training-only families to train/val; see
+            :data:`rpaf.data.textures.TEXTURE_SETS`; the held-out test split is the same).
         structure_set: ``"base"``, ``"varied"`` (training split only: half of the
             structures with reduced colour contrast), ``"photo"`` (half of them cartoonised
             photo crops) or ``"detail"`` (half of them with small, partly faint objects

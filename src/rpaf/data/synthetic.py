@@ -321,8 +321,9 @@ def make_pair(
             "photo"``): ``nks`` if the structure is a photo crop, else ``sps``.
         split: ``"train"``, ``"val"`` or ``"test"``: disjoint random streams; ``"test"`` also
             draws textures from held-out families/orientations/scales.
-        texture_set: ``"base"`` or ``"rich"`` (extra training-only families for train/val;
-            :data:`rpaf.data.textures.TEXTURE_SETS`). The test split is the same for both.
+        texture_set: ``"base"``, ``"rich"``, ``"photo"`` or ``"natural"`` (extra training-only
+            families for train/val; :data:`rpaf.data.textures.TEXTURE_SETS`). The test split is
+            the same for all of them.
         structure_set: ``"base"``, ``"varied"`` (train split only: half of the structures
             with reduced colour contrast) or ``"photo"`` (train split only: half of them
             cartoonised photo crops); :data:`STRUCTURE_SETS`.
@@ -354,7 +355,8 @@ class SyntheticPairDataset(Dataset):
         recipe: ``"sps"``, ``"nks"``, ``"mix"`` (sps on even indices, nks on odd) or
             ``"by_structure"`` (nks on photo structures, sps on the others; needs
             ``structure_set="photo"``).
-        texture_set: ``"base"`` or ``"rich"`` (see :func:`make_pair`).
+        texture_set: ``"base"``, ``"rich"``, ``"photo"`` or ``"natural"`` (see
+            :func:`make_pair`).
         structure_set: ``"base"``, ``"varied"`` or ``"photo"`` (train split only; see
             :func:`make_pair`).
         psnr_range: Input-vs-target PSNR range (dB) of the pairs; ``None``: :data:`PSNR_RANGE`.

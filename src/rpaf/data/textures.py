@@ -18,6 +18,13 @@ that their dominant spacing matches the component's period and rotated to its or
 listed three times in that set's family tuple, so about a third of the training components are
 photographed. The test split never draws it.
 
+The ``natural`` texture set (:data:`TEXTURE_SETS`) keeps everything of ``photo`` and adds the
+training-only family ``pink``: broadband noise whose Fourier amplitude falls as ``f**-beta``
+(beta in [0.5, 1.5]) from the pixel scale down to the component's period, where it is rolled
+off. Photographed textures (felt, carpet, grass) are broadband like this: fine grain carries a
+slow mottling of its local mean, which a band-limited procedural family never shows. ``pink``
+is listed three times, so about a quarter of the training components use it.
+
 Splits (:data:`SPLIT_RULES`) are disjoint in texture parameters, not only in seeds:
 
 * train/val: families stripes, checks, bricks, dots, fractal, blobs; orientations
@@ -41,6 +48,7 @@ import numpy as np
 
 __all__ = [
     "PHOTO_TEXTURES",
+    "PINK_BETA",
     "SPLIT_RULES",
     "TEXTURE_SETS",
     "TextureComponent",
@@ -94,10 +102,16 @@ _PHOTO_TRAIN_RULE = TextureRule(
     angles=_TRAIN_RULE.angles,
     period_bins=_TRAIN_RULE.period_bins,
 )
+_NATURAL_TRAIN_RULE = TextureRule(
+    families=(*_PHOTO_TRAIN_RULE.families, "pink", "pink", "pink"),
+    angles=_TRAIN_RULE.angles,
+    period_bins=_TRAIN_RULE.period_bins,
+)
 TEXTURE_SETS: dict[str, dict[str, TextureRule]] = {
     "base": SPLIT_RULES,
     "rich": {"train": _RICH_TRAIN_RULE, "val": _RICH_TRAIN_RULE, "test": _TEST_RULE},
     "photo": {"train": _PHOTO_TRAIN_RULE, "val": _PHOTO_TRAIN_RULE, "test": _TEST_RULE},
+    "natural": {"train": _NATURAL_TRAIN_RULE, "val": _NATURAL_TRAIN_RULE, "test": _TEST_RULE},
 }
 
 
@@ -134,8 +148,8 @@ def sample_texture(
     Args:
         rng: Random source.
         split: ``"train"``, ``"val"`` or ``"test"``.
-        texture_set: ``"base"``, ``"rich"`` or ``"photo"`` (:data:`TEXTURE_SETS`; only
-            train/val differ).
+        texture_set: ``"base"``, ``"rich"``, ``"photo"`` or ``"natural"``
+            (:data:`TEXTURE_SETS`; only train/val differ).
     """
     check_texture_set(texture_set)
     rule = TEXTURE_SETS[texture_set][split]
@@ -388,11 +402,26 @@ def _photo(size, c, rng):
     return map_coordinates(src, [sy, sx], order=1, mode="mirror").astype(np.float32)
 
 
+#: Range of the ``pink`` family's spectral exponent: amplitude ~ f**-beta (power f**-2beta).
+PINK_BETA = (0.5, 1.5)
+
+
+def _pink(size, c, rng):
+    """Broadband noise, Fourier amplitude ``f**-beta`` above the roll-off frequency
+    ``1 / c.period`` (Gaussian high-pass there), slightly anisotropic along ``c.angle``."""
+    f = _freqs(size, c.angle, rng.uniform(1.0, 1.5))
+    beta = rng.uniform(*PINK_BETA)
+    f0 = 1.0 / c.period
+    with np.errstate(divide="ignore"):
+        amp = np.where(f > 0, f ** -beta, 0.0) * (1.0 - np.exp(-((f / f0) ** 2)))
+    return _spectral(size, amp, rng)
+
+
 _FAMILIES = {
     "stripes": _stripes, "checks": _checks, "bricks": _bricks, "dots": _dots,
     "weave": _weave, "fractal": _fractal, "blobs": _blobs, "cellular": _cellular,
     "hatch": _hatch, "zigzag": _zigzag, "marble": _marble, "grain": _grain, "scales": _scales,
-    "photo": _photo,
+    "photo": _photo, "pink": _pink,
 }
 
 
