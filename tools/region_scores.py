@@ -13,10 +13,19 @@ blurred or moved. The split is exact: with ``s`` the edge band's share of the pi
 Scores are per-image PSNR (data range 1) over the RGB squared error of the region's pixels,
 averaged over the images of a folder (as the other tools report PSNR).
 
+``--bands`` also splits the error on the flat regions by scale (section 22 of the findings):
+with ``e = output - GT`` and ``G_s`` a Gaussian blur of standard deviation ``s`` px (kornia,
+reflected borders), ``e = bias + coarse + mid + fine`` where ``bias`` is the per-channel mean of
+``e`` over the flat pixels, ``coarse = G_8 e - bias``, ``mid = G_2 e - G_8 e`` and
+``fine = e - G_2 e``: the blurs pass half the power at periods of about 5.3 s, so fine holds
+periods shorter than ~11 px, mid ~11-43 px and coarse longer ones. Each part is reported as the
+PSNR of its mean square over the flat pixels (higher: less error at that scale). The parts are
+not orthogonal, so their MSEs need not add up exactly; the table compares smoothers band by band.
+
 Example::
 
     python tools/region_scores.py data/real_pairs --ckpt logs/<run>/checkpoints/last.ckpt \\
-        --method rtv_tuned --per-image
+        --method rtv_tuned --per-image --bands
 """
 
 from __future__ import annotations
@@ -39,6 +48,9 @@ from inference_passes import load_named_pairs  # noqa: E402
 from per_family import load_method  # noqa: E402
 
 Smoother = Callable[[Tensor], Tensor]
+#: Standard deviations (px) of the Gaussian blurs that separate the fine / mid / coarse bands.
+BAND_SIGMAS = (2.0, 8.0)
+BANDS = ("bias", "coarse", "mid", "fine")
 
 
 def edge_mask(target: Tensor, threshold: float = 0.05, radius: int = 2) -> Tensor:
@@ -78,12 +90,44 @@ def region_psnr(output: Tensor, target: Tensor, mask: Tensor) -> dict[str, float
             "edge_share": n_edge / se.numel()}
 
 
-def score_folder(smoother: Smoother, pairs: list[tuple[Tensor, Tensor]], masks: list[Tensor]
-                 ) -> list[dict[str, float]]:
-    """:func:`region_psnr` of ``smoother(g).clamp(0, 1)`` for every (g, gt) pair."""
+def _blur(e: Tensor, sigma: float) -> Tensor:
+    """Gaussian blur (kornia, reflected borders, kernel 2 * ceil(3 sigma) + 1)."""
+    k = 2 * math.ceil(3 * sigma) + 1
+    return kornia.filters.gaussian_blur2d(e, (k, k), (sigma, sigma), border_type="reflect")
+
+
+def flat_bands(output: Tensor, target: Tensor, mask: Tensor) -> dict[str, float]:
+    """PSNR of the bias / coarse / mid / fine parts of ``output - target`` (1, 3, H, W) on the
+    flat regions (``mask`` false); see the module docstring. ``nan`` without flat pixels."""
+    pad = math.ceil(3 * BAND_SIGMAS[1])
+    if min(output.shape[-2:]) <= pad:
+        raise ValueError(f"--bands needs images larger than {pad} px on each side (the "
+                         f"{BAND_SIGMAS[1]:g} px blur reflects its borders), got "
+                         f"{tuple(output.shape[-2:])}")
+    e = output.double() - target.double()
+    flat = (~mask).expand_as(e)
+    if not bool(flat.any()):
+        return dict.fromkeys(BANDS, math.nan)
+    bias = torch.stack([e[:, c][flat[:, c]].mean() for c in range(e.shape[1])]).view(1, -1, 1, 1)
+    fine_cut, coarse_cut = (_blur(e, s) for s in BAND_SIGMAS)
+    parts = {"bias": bias.expand_as(e), "coarse": coarse_cut - bias,
+             "mid": fine_cut - coarse_cut, "fine": e - fine_cut}
+    return {k: _db(float((v[flat] ** 2).mean())) for k, v in parts.items()}
+
+
+def score_folder(smoother: Smoother, pairs: list[tuple[Tensor, Tensor]], masks: list[Tensor],
+                 bands: bool = False) -> list[dict[str, float]]:
+    """:func:`region_psnr` of ``smoother(g).clamp(0, 1)`` for every (g, gt) pair, plus
+    :func:`flat_bands` (keys ``flat_bias`` ... ``flat_fine``) when ``bands``."""
+    rows = []
     with torch.inference_mode():
-        return [region_psnr(smoother(g).clamp(0, 1), x, m)
-                for (g, x), m in zip(pairs, masks, strict=True)]
+        for (g, x), m in zip(pairs, masks, strict=True):
+            out = smoother(g).clamp(0, 1)
+            row = region_psnr(out, x, m)
+            if bands:
+                row |= {f"flat_{k}": v for k, v in flat_bands(out, x, m).items()}
+            rows.append(row)
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,6 +146,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--every", type=int, default=1,
                     help="score every k-th pair of each folder (default 1: all)")
     ap.add_argument("--per-image", action="store_true", help="also print one row per image")
+    ap.add_argument("--bands", action="store_true",
+                    help="also split the flat-region error by scale: bias, coarse (periods over "
+                    "~43 px), mid (~11-43 px), fine (under ~11 px)")
     args = ap.parse_args(argv)
     if not args.ckpt and not args.method:
         raise SystemExit("nothing to score: pass --ckpt PATH and/or --method NAME")
@@ -118,16 +165,17 @@ def main(argv: list[str] | None = None) -> int:
         share = np.mean([float(m.float().mean()) for m in masks])
         print(f"\n{folder} ({len(pairs)} pairs; edge band {share:.1%} of the pixels: Sobel > "
               f"{args.threshold}, radius {args.radius}) PSNR dB")
-        print("| smoother | image | all | flat | edge |\n|---|---|---|---|---|")
+        keys = ["all", "flat", "edge"] + ([f"flat_{b}" for b in BANDS] if args.bands else [])
+        print("| smoother | image | " + " | ".join(keys) + " |\n|" + "---|" * (len(keys) + 2))
         for label, fn in smoothers:
-            rows = score_folder(fn, pairs, masks)
+            rows = score_folder(fn, pairs, masks, bands=args.bands)
             if args.per_image:
                 for name, r in zip(names, rows, strict=True):
-                    print(f"| {label} | {name} | {r['all']:.2f} | {r['flat']:.2f} | "
-                          f"{r['edge']:.2f} |")
-            mean = {k: float(np.mean([r[k] for r in rows])) for k in ("all", "flat", "edge")}
-            print(f"| {label} | mean | {mean['all']:.2f} | {mean['flat']:.2f} | "
-                  f"{mean['edge']:.2f} |", flush=True)
+                    print(f"| {label} | {name} | " + " | ".join(f"{r[k]:.2f}" for k in keys)
+                          + " |")
+            mean = {k: float(np.mean([r[k] for r in rows])) for k in keys}
+            print(f"| {label} | mean | " + " | ".join(f"{mean[k]:.2f}" for k in keys) + " |",
+                  flush=True)
     return 0
 
 

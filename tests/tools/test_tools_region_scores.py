@@ -100,3 +100,57 @@ def test_errors_name_the_fix(tmp_path: Path, load_tool) -> None:
         tool.main([str(tmp_path), "--method", "tv", "--every", "0"])
     with pytest.raises(SystemExit, match=re.escape(str(tmp_path))):
         tool.main([str(tmp_path), "--method", "tv"])  # no input/ and gt/
+
+
+def test_flat_bands_put_each_error_in_its_band(load_tool) -> None:
+    """A constant offset is all bias, a pixel checkerboard all fine, a slow sine mostly coarse;
+    only flat pixels are scored."""
+    tool = load_tool("region_scores")
+    gt = torch.full((1, 3, 64, 64), 0.5)
+    none = torch.zeros(1, 1, 64, 64, dtype=torch.bool)
+
+    def db(v: float) -> float:
+        return -10 * math.log10(v)
+
+    off = torch.tensor([0.02, -0.01, 0.0]).view(1, 3, 1, 1)
+    b = tool.flat_bands(gt + off, gt, none)
+    assert b["bias"] == pytest.approx(db(float((off ** 2).mean())), abs=1e-4)
+    assert min(b["coarse"], b["mid"], b["fine"]) > 200  # nothing but the offset
+    yy, xx = torch.meshgrid(torch.arange(64), torch.arange(64), indexing="ij")
+    checker = 0.01 * (1 - 2 * ((yy + xx) % 2)).to(torch.float32)
+    b = tool.flat_bands(gt + checker, gt, none)
+    assert b["fine"] == pytest.approx(db(1e-4), abs=0.05)
+    assert min(b["bias"], b["coarse"], b["mid"]) > b["fine"] + 40
+    sine = 0.01 * torch.sin(2 * math.pi * xx / 64.0).to(torch.float32)
+    b = tool.flat_bands(gt + sine, gt, none)
+    assert b["coarse"] < min(b["mid"], b["fine"]) - 10
+    # An error on the edge band only: no bias over the flat pixels (blurs may spread it).
+    mask = torch.zeros_like(none)
+    mask[..., 30:34] = True
+    spike = torch.zeros_like(gt)
+    spike[..., 32] = 0.1
+    b = tool.flat_bands(gt + spike, gt, mask)
+    assert b["bias"] == math.inf
+    assert all(math.isnan(v) for v in tool.flat_bands(gt, gt, ~none).values())
+    with pytest.raises(ValueError, match="--bands needs images larger than 24 px"):
+        tool.flat_bands(gt[..., :20, :20], gt[..., :20, :20], none[..., :20, :20])
+
+
+def test_main_bands_adds_the_band_columns(tmp_path: Path, capsys, load_tool, scaling_ckpt
+                                          ) -> None:
+    rng = np.random.default_rng(1)
+    gt = np.full((32, 40, 3), 100, np.uint8)
+    noisy = (gt + rng.integers(-4, 5, gt.shape)).astype(np.uint8)
+    for sub, img in (("input", noisy), ("gt", gt)):
+        (tmp_path / sub).mkdir()
+        Image.fromarray(img).save(tmp_path / sub / "a.png")
+    ident = scaling_ckpt(tmp_path / "id.ckpt")
+    assert load_tool("region_scores").main([str(tmp_path), "--ckpt", str(ident), "--bands"]) == 0
+    out = capsys.readouterr().out
+    assert "| all | flat | edge | flat_bias | flat_coarse | flat_mid | flat_fine |" in out
+    row = re.search(r"\| input \| mean \|((?: (?:[\d.]+|nan) \|){7})", out)
+    assert row is not None, out
+    vals = [float(v) for v in row.group(1).split("|")[:-1]]
+    assert vals[0] == vals[1]  # no edge band: all = flat
+    assert math.isnan(vals[2])
+    assert vals[6] < min(vals[3], vals[4], vals[5]) - 5  # white noise: fine-scale error
