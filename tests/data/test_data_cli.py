@@ -106,3 +106,19 @@ def test_make_data_photos(tmp_path: Path, capsys) -> None:
     capsys.readouterr()
     assert make_data([str(tmp_path / "bad"), "--n", "1", "--photos", "camera"]) == 2
     assert "--structure-set photo" in capsys.readouterr().out
+
+
+def test_make_data_photo_segment_scale(tmp_path: Path, capsys) -> None:
+    """--photo-segment-scale writes the pairs data.photo_segment_scale draws; it needs
+    --structure-set photo and a value in range."""
+    args = ["--n", "1", "--size", "32", "--structure-set", "photo", "--structure-fraction", "1"]
+    assert make_data([str(tmp_path / "c"), *args, "--photo-segment-scale", "4"]) == 0
+    gt = make_pair(0, size=32, structure_set="photo", structure_fraction=1.0,
+                   photo_segment_scale=4.0)[1]
+    np.testing.assert_allclose(read_image(tmp_path / "c" / "gt" / "train_00000.png"), gt,
+                               atol=0.5 / 255)
+    capsys.readouterr()
+    assert make_data([str(tmp_path / "bad"), "--n", "1", "--photo-segment-scale", "4"]) == 2
+    assert "--structure-set photo" in capsys.readouterr().out
+    assert make_data([str(tmp_path / "bad"), *args, "--photo-segment-scale", "99"]) == 2
+    assert "--photo-segment-scale=99" in capsys.readouterr().out

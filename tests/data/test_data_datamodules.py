@@ -309,3 +309,23 @@ def test_synthetic_test_size_changes_the_test_split_only() -> None:
     for bad in (0, -8, 2.5, True, "96"):
         with pytest.raises(ValueError, match="data.test_size="):
             SyntheticDataModule(size=24, test_size=bad)
+
+
+def test_synthetic_photo_segment_scale_reaches_the_training_split() -> None:
+    """data.photo_segment_scale coarsens the training photo structures only, and is refused
+    (naming the key and the fix) without data.structure_set=photo or out of range."""
+    dm = SyntheticDataModule(n_train=2, n_val=1, n_test=1, size=24, structure_set="photo",
+                             structure_fraction=1.0, photo_segment_scale=4.0)
+    dm.setup("fit")
+    assert dm.train_set.photo_segment_scale == 4.0
+    from rpaf.data.synthetic import make_pair
+
+    ref = make_pair(1, size=24, structure_set="photo", structure_fraction=1.0,
+                    photo_segment_scale=4.0)[1]
+    torch.testing.assert_close(dm.train_set[1]["target"], torch.from_numpy(ref).permute(2, 0, 1))
+    assert dm.val_set.photo_segment_scale == 4.0
+    assert dm.val_set.structure_set == "base"
+    with pytest.raises(ValueError, match=r"data.photo_segment_scale=4 .*data.structure_set=photo"):
+        SyntheticDataModule(photo_segment_scale=4.0)
+    with pytest.raises(ValueError, match=r"data.photo_segment_scale=50"):
+        SyntheticDataModule(structure_set="photo", photo_segment_scale=50)

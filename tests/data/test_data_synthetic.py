@@ -570,3 +570,31 @@ def test_pink_component_has_its_power_law_and_rolls_off_below_its_period(seed: i
     low = power[(f > 0) & (f < 0.25 / period)].mean()
     at_roll_off = power[(f >= 1.5 / period) & (f < 2.5 / period)].mean()
     assert low < 0.2 * at_roll_off
+
+
+def test_photo_segment_scale_coarsens_the_photo_structures() -> None:
+    """`photo_segment_scale`: 1 keeps the default pairs bit for bit; larger values give fewer,
+    larger segments from the same crop; bad values are named."""
+    from rpaf.data.structures import check_segment_scale, make_photo_structure
+
+    for i in range(3):
+        a = make_pair_with_info(i, size=48, structure_set="photo", structure_fraction=1.0)
+        b = make_pair_with_info(i, size=48, structure_set="photo", structure_fraction=1.0,
+                                photo_segment_scale=1.0)
+        np.testing.assert_array_equal(a[0], b[0])
+        assert b[2]["photo_segment_scale"] == 1.0
+    counts = {}
+    for scale in (1.0, 4.0):
+        counts[scale] = [
+            len(np.unique(make_photo_structure(np.random.default_rng(s), 96,
+                                               segment_scale=scale).reshape(-1, 3), axis=0))
+            for s in range(6)]
+    assert all(c4 < c1 for c1, c4 in zip(counts[1.0], counts[4.0], strict=True)), counts
+    assert sum(counts[4.0]) < 0.6 * sum(counts[1.0]), counts
+    structure = make_photo_structure(np.random.default_rng(0), 96, segment_scale=4.0)
+    assert max(np.unique(structure.reshape(-1, 3), axis=0, return_counts=True)[1]) >= 32
+    for bad in (0.1, 20, "coarse"):
+        with pytest.raises(ValueError, match="photo_segment_scale"):
+            check_segment_scale(bad)
+    with pytest.raises(ValueError, match="photo_segment_scale=0.1"):
+        make_pair(0, structure_set="photo", photo_segment_scale=0.1)

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from rpaf.data.imageio import write_image
 from rpaf.data.stats import pair_metrics, summarise
-from rpaf.data.structures import PHOTO_NAMES, PHOTO_SOURCES, check_photos
+from rpaf.data.structures import PHOTO_NAMES, PHOTO_SOURCES, check_photos, check_segment_scale
 from rpaf.data.synthetic import (
     DATASET_RECIPES,
     PSNR_RANGE,
@@ -57,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
                     metavar="NAME", help="photographs the --structure-set photo structures are "
                     f"cut from, any of {', '.join(sorted(PHOTO_SOURCES))} (default "
                     f"{' '.join(PHOTO_NAMES)}), as data.photos")
+    ap.add_argument("--photo-segment-scale", type=float, default=1.0, metavar="S",
+                    help="coarseness of the --structure-set photo segments (default 1; 4: fewer, "
+                    "larger ones), as data.photo_segment_scale")
     ap.add_argument("--psnr-range", type=float, nargs=2, metavar=("LO", "HI"), default=None,
                     help=f"input-vs-GT PSNR range in dB (default {PSNR_RANGE[0]:g} "
                     f"{PSNR_RANGE[1]:g}); e.g. 20 40 adds faint textures, as "
@@ -82,6 +85,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         console.print(f"[red]--structure-set {args.structure_set} changes the train split only "
                       f"(got --split {args.split}): drop it, or write --split train")
         return 2
+    if args.photo_segment_scale != 1.0 and args.structure_set != "photo":
+        console.print(f"[red]--photo-segment-scale sets the segments of --structure-set photo "
+                      f"(got --structure-set {args.structure_set}): add --structure-set photo, or "
+                      "drop --photo-segment-scale")
+        return 2
     if args.photos is not None and args.structure_set != "photo":
         console.print(f"[red]--photos chooses the photographs of --structure-set photo (got "
                       f"--structure-set {args.structure_set}): add --structure-set photo, or drop "
@@ -92,6 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                                            "--psnr-range")
         fraction = check_structure_fraction(args.structure_fraction, "--structure-fraction")
         photos = check_photos(args.photos, "--photos")
+        segment_scale = check_segment_scale(args.photo_segment_scale, "--photo-segment-scale")
         check_recipe_structure(args.recipe, args.structure_set, "--recipe", "--structure-set")
     except ValueError as err:
         console.print(f"[red]{err}")
@@ -110,7 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         inp, gt = make_pair(i, seed=args.seed, size=args.size,
                             recipe=pair_recipe(args.recipe, i), split=args.split,
                             texture_set=args.texture_set, structure_set=args.structure_set,
-                            psnr_range=psnr_range, structure_fraction=fraction, photos=photos)
+                            psnr_range=psnr_range, structure_fraction=fraction, photos=photos,
+                            photo_segment_scale=segment_scale)
         name = f"{args.split}_{i:05d}.png"  # as in `names` above
         write_image(dirs["input"] / name, inp, bits=args.bits)
         write_image(dirs["gt"] / name, gt, bits=args.bits)

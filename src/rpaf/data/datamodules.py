@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from rpaf.data.errors import DatasetError
 from rpaf.data.folders import PairedFolderDataset
-from rpaf.data.structures import check_photos
+from rpaf.data.structures import check_photos, check_segment_scale
 from rpaf.data.synthetic import (
     DATASET_RECIPES,
     RECIPES,
@@ -122,6 +122,8 @@ class SyntheticDataModule(_BaseDataModule):
         photos: Names of the bundled photographs the ``photo`` structures are cut from
             (:data:`rpaf.data.structures.PHOTO_SOURCES`, e.g. ``[astronaut, chelsea, coffee,
             rocket, motorcycle]``); ``None``: the default four.
+        photo_segment_scale: Coarseness of the ``photo`` structures' segments (multiplies the
+            Felzenszwalb scale and minimum segment size; 1: default, 4: fewer, larger ones).
         test_size: Side length of the test split only (``None``: ``size``). Lets a short run
             train on small crops and still be scored at a size the no-reference metrics accept
             (NIQE needs 96 x 96); the network is fully convolutional.
@@ -147,6 +149,7 @@ class SyntheticDataModule(_BaseDataModule):
         structure_fraction: float = STRUCTURE_FRACTION,
         test_size: int | None = None,
         photos: Sequence[str] | None = None,
+        photo_segment_scale: float = 1.0,
     ) -> None:
         super().__init__(batch_size=batch_size, num_workers=num_workers, pin_memory=pin_memory,
                          augment=augment)
@@ -173,6 +176,13 @@ class SyntheticDataModule(_BaseDataModule):
             raise ValueError(f"data.photos={list(self.photos)!r} chooses the photographs of "
                              f"data.structure_set=photo, got data.structure_set={structure_set!r}:"
                              " set data.structure_set=photo, or data.photos=null")
+        self.photo_segment_scale = check_segment_scale(photo_segment_scale,
+                                                       "data.photo_segment_scale")
+        if self.photo_segment_scale != 1.0 and structure_set != "photo":
+            raise ValueError(f"data.photo_segment_scale={self.photo_segment_scale:g} sets the "
+                             f"segments of data.structure_set=photo, got data.structure_set="
+                             f"{structure_set!r}: set data.structure_set=photo, or "
+                             f"data.photo_segment_scale=1")
         self.counts = {"train": n_train, "val": n_val, "test": n_test}
         self.size, self.recipe, self.seed, self.cache = size, recipe, seed, cache
         self.test_size = size if test_size is None else test_size
@@ -192,7 +202,8 @@ class SyntheticDataModule(_BaseDataModule):
                                     psnr_range=self.train_psnr_range if split == "train"
                                     else None,
                                     structure_fraction=self.structure_fraction,
-                                    photos=self.photos)
+                                    photos=self.photos,
+                                    photo_segment_scale=self.photo_segment_scale)
 
     def setup(self, stage: str | None = None) -> None:
         """Create the datasets needed by ``stage`` (``fit``/``validate``/``test``/``predict``)."""

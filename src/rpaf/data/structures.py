@@ -25,6 +25,8 @@ from functools import lru_cache
 import numpy as np
 from skimage.draw import polygon as draw_polygon
 
+from rpaf.data.errors import check_number
+
 __all__ = [
     "DETAIL_CONTRAST",
     "DETAIL_COUNT",
@@ -33,6 +35,7 @@ __all__ = [
     "PHOTO_SOURCES",
     "add_small_details",
     "check_photos",
+    "check_segment_scale",
     "make_photo_structure",
     "photo_max_size",
     "make_structure",
@@ -199,14 +202,21 @@ def photo_max_size(photos: Sequence[str] | None = None) -> int:
     return min(min(_photo(n).shape[:2]) for n in check_photos(photos)) - 1
 
 
+def check_segment_scale(value: float, key: str = "photo_segment_scale") -> float:
+    """``value`` as a float if it is a number in [0.25, 16], else a ValueError naming ``key``."""
+    return check_number(value, key, 0.25, 16.0, "multiplies the photo structures' segment "
+                        "sizes; 1 = default, 4 = fewer, larger segments")
+
+
 def make_photo_structure(rng: np.random.Generator, size: int,
-                         photos: Sequence[str] | None = None) -> np.ndarray:
+                         photos: Sequence[str] | None = None,
+                         segment_scale: float = 1.0) -> np.ndarray:
     """A cartoonised crop of a bundled photograph: a natural piecewise-constant structure.
 
     The photo (one of ``photos``, default :data:`PHOTO_NAMES`) is downscaled by a random factor
     between the one that fits ``size`` into its short side and 0.6 (anti-aliased), cropped at a
     random place, flipped at random, segmented (Felzenszwalb, scale 30-300, minimum segment
-    8-40 px) and each segment painted with its mean colour.
+    8-40 px, both times ``segment_scale``) and each segment painted with its mean colour.
 
     Args:
         rng: Source of randomness (the image is a deterministic function of its state).
@@ -215,6 +225,8 @@ def make_photo_structure(rng: np.random.Generator, size: int,
         photos: Names from :data:`PHOTO_SOURCES` drawn from with equal probability
             (``None``: :data:`PHOTO_NAMES`; the draws for that default are those of earlier
             releases, so their datasets are unchanged).
+        segment_scale: Multiplies the Felzenszwalb scale and minimum segment size (> 1:
+            fewer, larger segments; the random draws are the same for every value).
 
     Returns:
         (size, size, 3) float32 array in [0, 1].
@@ -236,8 +248,9 @@ def make_photo_structure(rng: np.random.Generator, size: int,
     crop = np.ascontiguousarray(scaled[y:y + size, x:x + size], dtype=np.float32)
     if rng.random() < 0.5:
         crop = crop[:, ::-1]
-    labels = felzenszwalb(crop, scale=float(rng.uniform(30, 300)), sigma=0.5,
-                          min_size=int(rng.integers(8, 41)))
+    segment_scale = check_segment_scale(segment_scale)
+    labels = felzenszwalb(crop, scale=segment_scale * float(rng.uniform(30, 300)), sigma=0.5,
+                          min_size=round(segment_scale * int(rng.integers(8, 41))))
     flat = labels.ravel()
     counts = np.bincount(flat)
     means = np.stack([np.bincount(flat, crop[..., c].ravel()) for c in range(3)], 1)

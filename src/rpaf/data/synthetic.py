@@ -34,10 +34,12 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from rpaf.data.errors import check_number
 from rpaf.data.imageio import to_tensor
 from rpaf.data.structures import (
     add_small_details,
     check_photos,
+    check_segment_scale,
     make_photo_structure,
     make_structure,
 )
@@ -186,16 +188,8 @@ def check_structure_set(name: str, split: str | None = None,
 
 def check_structure_fraction(fraction: float, key: str = "structure_fraction") -> float:
     """``fraction`` as a float if it lies in [0, 1], else a ValueError naming ``key``."""
-    try:
-        value = float(fraction)
-    except (TypeError, ValueError):
-        raise ValueError(f"{key}={fraction!r}: give a number in [0, 1] (share of the training "
-                         "structures that the structure set alters)") from None
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{key}={value:g}: need 0 <= {key} <= 1 (share of the training "
-                         f"structures that the structure set alters; default "
-                         f"{STRUCTURE_FRACTION:g})")
-    return value
+    return check_number(fraction, key, 0.0, 1.0, "share of the training structures that the "
+                        f"structure set alters; default {STRUCTURE_FRACTION:g}")
 
 
 def check_recipe_structure(recipe: str, structure_set: str, key: str = "recipe",
@@ -211,7 +205,8 @@ def check_recipe_structure(recipe: str, structure_set: str, key: str = "recipe",
 
 def _alter_structure(target: np.ndarray, structure_set: str, seed: int, split: str,
                      index: int, fraction: float = STRUCTURE_FRACTION,
-                     photos: Sequence[str] | None = None) -> tuple[np.ndarray, bool]:
+                     photos: Sequence[str] | None = None,
+                     segment_scale: float = 1.0) -> tuple[np.ndarray, bool]:
     """The non-base structure sets: a share ``fraction`` of the structures is altered.
 
     Returns ``(structure, altered)``.
@@ -227,7 +222,7 @@ def _alter_structure(target: np.ndarray, structure_set: str, seed: int, split: s
     if rng.random() >= fraction:
         return target, False
     if structure_set == "photo":
-        return make_photo_structure(rng, target.shape[0], photos), True
+        return make_photo_structure(rng, target.shape[0], photos, segment_scale), True
     if structure_set == "detail":
         return add_small_details(rng, target), True
     c = rng.uniform(*VARIED_CONTRAST)
@@ -251,7 +246,7 @@ def make_pair_with_info(
     index: int, *, seed: int = 0, size: int = 256, recipe: str = "sps", split: str = "train",
     texture_set: str = "base", structure_set: str = "base",
     psnr_range: Sequence[float] | None = None, structure_fraction: float = STRUCTURE_FRACTION,
-    photos: Sequence[str] | None = None,
+    photos: Sequence[str] | None = None, photo_segment_scale: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Like :func:`make_pair`, also returning how the pair was made.
 
@@ -259,13 +254,14 @@ def make_pair_with_info(
         ``(input, target, info)``; ``info`` holds ``texture`` (tuple of
         :class:`~rpaf.data.textures.TextureComponent`), ``target_psnr``, ``strength``,
         ``recipe`` (the blend used: ``by_structure`` resolved), ``split``, ``texture_set``,
-        ``structure_set``, ``structure_fraction``, ``photos``.
+        ``structure_set``, ``structure_fraction``, ``photos``, ``photo_segment_scale``.
     """
     _check(recipe, split, size, (*RECIPES, "by_structure"), texture_set=texture_set)
     check_structure_set(structure_set, split)
     check_recipe_structure(recipe, structure_set)
     structure_fraction = check_structure_fraction(structure_fraction)
     photos = check_photos(photos)
+    photo_segment_scale = check_segment_scale(photo_segment_scale, "photo_segment_scale")
     if index < 0:
         raise ValueError(f"index must be >= 0, got {index}")
     ss = np.random.SeedSequence([int(seed), _SPLIT_CODE[split], int(index)])
@@ -274,7 +270,7 @@ def make_pair_with_info(
     altered = False
     if structure_set != "base":
         target, altered = _alter_structure(target, structure_set, seed, split, index,
-                                           structure_fraction, photos)
+                                           structure_fraction, photos, photo_segment_scale)
     if recipe == "by_structure":
         recipe = "nks" if altered else "sps"
     lo, hi = PSNR_RANGE if psnr_range is None else check_psnr_range(psnr_range)
@@ -300,7 +296,7 @@ def make_pair_with_info(
     info = {"texture": comps, "target_psnr": psnr, "strength": strength,
             "recipe": recipe, "split": split, "texture_set": texture_set,
             "structure_set": structure_set, "structure_fraction": structure_fraction,
-            "photos": photos}
+            "photos": photos, "photo_segment_scale": photo_segment_scale}
     return inp.astype(np.float32), target.astype(np.float32), info
 
 
@@ -308,7 +304,7 @@ def make_pair(
     index: int, *, seed: int = 0, size: int = 256, recipe: str = "sps", split: str = "train",
     texture_set: str = "base", structure_set: str = "base",
     psnr_range: Sequence[float] | None = None, structure_fraction: float = STRUCTURE_FRACTION,
-    photos: Sequence[str] | None = None,
+    photos: Sequence[str] | None = None, photo_segment_scale: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Generate one synthetic (input, target) pair.
 
@@ -333,6 +329,8 @@ def make_pair(
             alters, in [0, 1] (default one half).
         photos: Photographs the ``photo`` structures are cut from (names in
             :data:`rpaf.data.structures.PHOTO_SOURCES`; ``None``: the default four).
+        photo_segment_scale: Coarseness of the ``photo`` structures' segments (1: default;
+            4: about 4x the Felzenszwalb scale and minimum segment size).
 
     Returns:
         ``(input, target)``: float32 arrays (size, size, 3) in [0, 1].
@@ -340,7 +338,8 @@ def make_pair(
     inp, target, _ = make_pair_with_info(index, seed=seed, size=size, recipe=recipe, split=split,
                                          texture_set=texture_set, structure_set=structure_set,
                                          psnr_range=psnr_range,
-                                         structure_fraction=structure_fraction, photos=photos)
+                                         structure_fraction=structure_fraction, photos=photos,
+                                         photo_segment_scale=photo_segment_scale)
     return inp, target
 
 
@@ -362,6 +361,7 @@ class SyntheticPairDataset(Dataset):
         psnr_range: Input-vs-target PSNR range (dB) of the pairs; ``None``: :data:`PSNR_RANGE`.
         structure_fraction: Share of the structures a non-base ``structure_set`` alters.
         photos: Photographs behind ``photo`` structures (see :func:`make_pair`).
+        photo_segment_scale: Coarseness of their segments (see :func:`make_pair`).
         cache: Keep generated pairs in memory (per process: with ``num_workers > 0`` use
             persistent workers, or each worker fills its own cache).
         augment: Random horizontal/vertical flips (same on input and target).
@@ -385,11 +385,13 @@ class SyntheticPairDataset(Dataset):
         psnr_range: Sequence[float] | None = None,
         structure_fraction: float = STRUCTURE_FRACTION,
         photos: Sequence[str] | None = None,
+        photo_segment_scale: float = 1.0,
     ) -> None:
         _check(recipe, split, size, DATASET_RECIPES, texture_set)
         check_recipe_structure(recipe, structure_set)
         self.structure_fraction = check_structure_fraction(structure_fraction)
         self.photos = check_photos(photos)
+        self.photo_segment_scale = check_segment_scale(photo_segment_scale)
         self.psnr_range = None if psnr_range is None else check_psnr_range(psnr_range)
         check_structure_set(structure_set, split)
         if n < 0:
@@ -411,7 +413,8 @@ class SyntheticPairDataset(Dataset):
                                  texture_set=self.texture_set, structure_set=self.structure_set,
                                  psnr_range=self.psnr_range,
                                  structure_fraction=self.structure_fraction,
-                                 photos=self.photos)
+                                 photos=self.photos,
+                                 photo_segment_scale=self.photo_segment_scale)
             pair = (to_tensor(inp), to_tensor(tgt))
             if self._cache is not None:
                 self._cache[index] = pair
