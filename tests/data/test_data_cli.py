@@ -122,3 +122,17 @@ def test_make_data_photo_segment_scale(tmp_path: Path, capsys) -> None:
     assert "--structure-set photo" in capsys.readouterr().out
     assert make_data([str(tmp_path / "bad"), *args, "--photo-segment-scale", "99"]) == 2
     assert "--photo-segment-scale=99" in capsys.readouterr().out
+
+
+def test_make_data_photo_paint(tmp_path: Path, capsys) -> None:
+    """--photo-paint plane writes the pairs data.photo_paint=plane draws; needs
+    --structure-set photo."""
+    args = ["--n", "1", "--size", "32", "--structure-set", "photo", "--structure-fraction", "1"]
+    assert make_data([str(tmp_path / "p"), *args, "--photo-paint", "plane"]) == 0
+    gt = make_pair(0, size=32, structure_set="photo", structure_fraction=1.0,
+                   photo_paint="plane")[1]
+    np.testing.assert_allclose(read_image(tmp_path / "p" / "gt" / "train_00000.png"), gt,
+                               atol=0.5 / 255)
+    capsys.readouterr()
+    assert make_data([str(tmp_path / "bad"), "--n", "1", "--photo-paint", "plane"]) == 2
+    assert "--photo-paint sets the segments of --structure-set photo" in capsys.readouterr().out

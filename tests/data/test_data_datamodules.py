@@ -329,3 +329,20 @@ def test_synthetic_photo_segment_scale_reaches_the_training_split() -> None:
         SyntheticDataModule(photo_segment_scale=4.0)
     with pytest.raises(ValueError, match=r"data.photo_segment_scale=50"):
         SyntheticDataModule(structure_set="photo", photo_segment_scale=50)
+
+
+def test_synthetic_photo_paint_reaches_the_training_split() -> None:
+    """data.photo_paint=plane reaches the training photo structures; refused, naming the key
+    and the fix, without data.structure_set=photo or with an unknown value."""
+    from rpaf.data.synthetic import make_pair
+
+    dm = SyntheticDataModule(n_train=2, n_val=1, n_test=1, size=24, structure_set="photo",
+                             structure_fraction=1.0, photo_paint="plane")
+    dm.setup("fit")
+    ref = make_pair(0, size=24, structure_set="photo", structure_fraction=1.0,
+                    photo_paint="plane")[1]
+    torch.testing.assert_close(dm.train_set[0]["target"], torch.from_numpy(ref).permute(2, 0, 1))
+    with pytest.raises(ValueError, match=r"data.photo_paint='plane' .*data.structure_set=photo"):
+        SyntheticDataModule(photo_paint="plane")
+    with pytest.raises(ValueError, match=r"data.photo_paint='flat'"):
+        SyntheticDataModule(structure_set="photo", photo_paint="flat")

@@ -598,3 +598,61 @@ def test_photo_segment_scale_coarsens_the_photo_structures() -> None:
             check_segment_scale(bad)
     with pytest.raises(ValueError, match="photo_segment_scale=0.1"):
         make_pair(0, structure_set="photo", photo_segment_scale=0.1)
+
+
+def test_paint_segments_match_a_per_segment_brute_force() -> None:
+    """`mean` paints each segment's mean colour; `plane` its least-squares colour plane over
+    the pixel coordinates (checked against numpy's lstsq per segment, ridge negligible on
+    large segments), reproducing a linear ramp inside a segment exactly."""
+    from rpaf.data.structures import PLANE_RIDGE, paint_segments
+
+    rng = np.random.default_rng(0)
+    h, w = 40, 56
+    labels = np.zeros((h, w), np.int64)
+    labels[:, 20:] = 1
+    labels[25:, 30:] = 3  # label 2 unused
+    image = rng.random((h, w, 3)).astype(np.float32)
+    yy, xx = np.mgrid[0:h, 0:w]
+    image[labels == 1] = (0.2 + 0.004 * xx + 0.003 * yy)[labels == 1][:, None]  # a ramp
+    mean = paint_segments(image, labels, "mean")
+    plane = paint_segments(image, labels, "plane")
+    basis = np.stack([np.ones(h * w), (xx.ravel() - w / 2) / w, (yy.ravel() - h / 2) / w], 1)
+    for k in (0, 1, 3):
+        m = labels == k
+        np.testing.assert_allclose(mean[m], np.broadcast_to(image[m].mean(0), image[m].shape),
+                                   atol=1e-6)
+        a = basis[m.ravel()]
+        coef = np.linalg.lstsq(a, image[m].astype(np.float64), rcond=None)[0]
+        # The ridge moves the fit by about PLANE_RIDGE / (pixels x slope variance) of it.
+        np.testing.assert_allclose(plane[m], a @ coef, atol=50 * PLANE_RIDGE / m.sum())
+    np.testing.assert_allclose(plane[labels == 1], image[labels == 1], atol=1e-4)
+    assert plane.dtype == mean.dtype == np.float32
+    assert not np.allclose(plane, mean)
+    # A one-pixel-wide segment has no defined slope across it: the ridge keeps it finite.
+    thin = np.zeros((8, 8), np.int64)
+    thin[:, 3] = 1
+    out = paint_segments(rng.random((8, 8, 3)), thin, "plane")
+    assert np.isfinite(out).all()
+    with pytest.raises(ValueError, match="photo_paint='smooth'"):
+        paint_segments(image, labels, "smooth")
+
+
+def test_photo_paint_plane_keeps_shading_in_photo_structures() -> None:
+    """`photo_paint=plane`: same segments as `mean` (same draws), no longer flat inside them;
+    `mean` keeps the default pairs bit for bit."""
+    from rpaf.data.structures import make_photo_structure
+
+    a = make_photo_structure(np.random.default_rng(2), 64)
+    b = make_photo_structure(np.random.default_rng(2), 64, paint="plane")
+    assert b.shape == a.shape
+    assert b.dtype == np.float32
+    assert 0.0 <= b.min() <= b.max() <= 1.0
+    assert len(np.unique(b.reshape(-1, 3), axis=0)) > 2 * len(np.unique(a.reshape(-1, 3), axis=0))
+    assert np.abs(b - a).mean() < 0.05  # the same segments, shaded
+    info = make_pair_with_info(0, size=32, structure_set="photo", structure_fraction=1.0,
+                               photo_paint="plane")[2]
+    assert info["photo_paint"] == "plane"
+    np.testing.assert_array_equal(
+        make_pair(1, size=32, structure_set="photo", structure_fraction=1.0)[1],
+        make_pair(1, size=32, structure_set="photo", structure_fraction=1.0,
+                  photo_paint="mean")[1])

@@ -13,7 +13,13 @@ from rich.table import Table
 
 from rpaf.data.imageio import write_image
 from rpaf.data.stats import pair_metrics, summarise
-from rpaf.data.structures import PHOTO_NAMES, PHOTO_SOURCES, check_photos, check_segment_scale
+from rpaf.data.structures import (
+    PHOTO_NAMES,
+    PHOTO_PAINTS,
+    PHOTO_SOURCES,
+    check_photos,
+    check_segment_scale,
+)
 from rpaf.data.synthetic import (
     DATASET_RECIPES,
     PSNR_RANGE,
@@ -60,6 +66,9 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--photo-segment-scale", type=float, default=1.0, metavar="S",
                     help="coarseness of the --structure-set photo segments (default 1; 4: fewer, "
                     "larger ones), as data.photo_segment_scale")
+    ap.add_argument("--photo-paint", choices=PHOTO_PAINTS, default="mean",
+                    help="paint the --structure-set photo segments flat (mean, default) or with "
+                    "their colour plane (plane: shading kept), as data.photo_paint")
     ap.add_argument("--psnr-range", type=float, nargs=2, metavar=("LO", "HI"), default=None,
                     help=f"input-vs-GT PSNR range in dB (default {PSNR_RANGE[0]:g} "
                     f"{PSNR_RANGE[1]:g}); e.g. 20 40 adds faint textures, as "
@@ -85,11 +94,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         console.print(f"[red]--structure-set {args.structure_set} changes the train split only "
                       f"(got --split {args.split}): drop it, or write --split train")
         return 2
-    if args.photo_segment_scale != 1.0 and args.structure_set != "photo":
-        console.print(f"[red]--photo-segment-scale sets the segments of --structure-set photo "
-                      f"(got --structure-set {args.structure_set}): add --structure-set photo, or "
-                      "drop --photo-segment-scale")
-        return 2
+    for flag, changed in (("--photo-segment-scale", args.photo_segment_scale != 1.0),
+                          ("--photo-paint", args.photo_paint != "mean")):
+        if changed and args.structure_set != "photo":
+            console.print(f"[red]{flag} sets the segments of --structure-set photo (got "
+                          f"--structure-set {args.structure_set}): add --structure-set photo, or "
+                          f"drop {flag}")
+            return 2
     if args.photos is not None and args.structure_set != "photo":
         console.print(f"[red]--photos chooses the photographs of --structure-set photo (got "
                       f"--structure-set {args.structure_set}): add --structure-set photo, or drop "
@@ -120,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                             recipe=pair_recipe(args.recipe, i), split=args.split,
                             texture_set=args.texture_set, structure_set=args.structure_set,
                             psnr_range=psnr_range, structure_fraction=fraction, photos=photos,
-                            photo_segment_scale=segment_scale)
+                            photo_segment_scale=segment_scale, photo_paint=args.photo_paint)
         name = f"{args.split}_{i:05d}.png"  # as in `names` above
         write_image(dirs["input"] / name, inp, bits=args.bits)
         write_image(dirs["gt"] / name, gt, bits=args.bits)

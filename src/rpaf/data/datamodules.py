@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from rpaf.data.errors import DatasetError
 from rpaf.data.folders import PairedFolderDataset
-from rpaf.data.structures import check_photos, check_segment_scale
+from rpaf.data.structures import check_paint, check_photos, check_segment_scale
 from rpaf.data.synthetic import (
     DATASET_RECIPES,
     RECIPES,
@@ -124,6 +124,8 @@ class SyntheticDataModule(_BaseDataModule):
             rocket, motorcycle]``); ``None``: the default four.
         photo_segment_scale: Coarseness of the ``photo`` structures' segments (multiplies the
             Felzenszwalb scale and minimum segment size; 1: default, 4: fewer, larger ones).
+        photo_paint: ``"mean"`` (flat segments, the default) or ``"plane"`` (each segment's
+            least-squares colour plane, so smooth shading stays in the training targets).
         test_size: Side length of the test split only (``None``: ``size``). Lets a short run
             train on small crops and still be scored at a size the no-reference metrics accept
             (NIQE needs 96 x 96); the network is fully convolutional.
@@ -150,6 +152,7 @@ class SyntheticDataModule(_BaseDataModule):
         test_size: int | None = None,
         photos: Sequence[str] | None = None,
         photo_segment_scale: float = 1.0,
+        photo_paint: str = "mean",
     ) -> None:
         super().__init__(batch_size=batch_size, num_workers=num_workers, pin_memory=pin_memory,
                          augment=augment)
@@ -183,6 +186,12 @@ class SyntheticDataModule(_BaseDataModule):
                              f"segments of data.structure_set=photo, got data.structure_set="
                              f"{structure_set!r}: set data.structure_set=photo, or "
                              f"data.photo_segment_scale=1")
+        self.photo_paint = check_paint(photo_paint, "data.photo_paint")
+        if self.photo_paint != "mean" and structure_set != "photo":
+            raise ValueError(f"data.photo_paint={photo_paint!r} paints the segments of "
+                             f"data.structure_set=photo, got data.structure_set="
+                             f"{structure_set!r}: set data.structure_set=photo, or "
+                             f"data.photo_paint=mean")
         self.counts = {"train": n_train, "val": n_val, "test": n_test}
         self.size, self.recipe, self.seed, self.cache = size, recipe, seed, cache
         self.test_size = size if test_size is None else test_size
@@ -203,7 +212,8 @@ class SyntheticDataModule(_BaseDataModule):
                                     else None,
                                     structure_fraction=self.structure_fraction,
                                     photos=self.photos,
-                                    photo_segment_scale=self.photo_segment_scale)
+                                    photo_segment_scale=self.photo_segment_scale,
+                                    photo_paint=self.photo_paint)
 
     def setup(self, stage: str | None = None) -> None:
         """Create the datasets needed by ``stage`` (``fit``/``validate``/``test``/``predict``)."""

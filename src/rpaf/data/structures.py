@@ -32,13 +32,16 @@ __all__ = [
     "DETAIL_COUNT",
     "PHOTO_MAX_SIZE",
     "PHOTO_NAMES",
+    "PHOTO_PAINTS",
     "PHOTO_SOURCES",
     "add_small_details",
+    "check_paint",
     "check_photos",
     "check_segment_scale",
     "make_photo_structure",
-    "photo_max_size",
     "make_structure",
+    "paint_segments",
+    "photo_max_size",
 ]
 
 #: Every photograph a ``photo`` structure can come from: name -> scikit-image ``data`` loader
@@ -208,15 +211,66 @@ def check_segment_scale(value: float, key: str = "photo_segment_scale") -> float
                         "sizes; 1 = default, 4 = fewer, larger segments")
 
 
+#: How ``photo`` structures paint a segment: its mean colour, or the least-squares plane of its
+#: colours over the pixel coordinates (keeps smooth shading inside a segment).
+PHOTO_PAINTS = ("mean", "plane")
+#: Ridge weight on the plane slopes (coordinates in image widths): thin or tiny segments, whose
+#: slopes are ill-determined, fall back towards their mean colour.
+PLANE_RIDGE = 1e-2
+
+
+def check_paint(value: str, key: str = "photo_paint") -> str:
+    """``value`` if it is one of :data:`PHOTO_PAINTS`, else a ValueError naming ``key``."""
+    if value not in PHOTO_PAINTS:
+        raise ValueError(f"{key}={value!r} is not one of {list(PHOTO_PAINTS)} (mean: flat "
+                         "segments; plane: shading kept inside each segment)")
+    return value
+
+
+def paint_segments(image: np.ndarray, labels: np.ndarray, paint: str = "mean") -> np.ndarray:
+    """Paint every segment of ``labels`` (H, W ints >= 0) from ``image`` (H, W, C).
+
+    ``"mean"``: the segment's mean colour. ``"plane"``: per channel, the least-squares fit
+    ``a + b x + c y`` over the segment's pixels (x, y in image widths about the centre), with
+    :data:`PLANE_RIDGE` added to the slope terms of the normal equations.
+    """
+    check_paint(paint)
+    flat = labels.ravel()
+    n = int(flat.max()) + 1
+    values = image.reshape(-1, image.shape[-1]).astype(np.float64)
+    if paint == "mean":
+        counts = np.bincount(flat, minlength=n)
+        means = np.stack([np.bincount(flat, values[:, c], minlength=n)
+                          for c in range(values.shape[1])], 1)
+        means /= np.maximum(counts, 1)[:, None]
+        return means[labels].astype(np.float32)
+    h, w = labels.shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    basis = np.stack([np.ones(h * w), (xx.ravel() - w / 2) / w, (yy.ravel() - h / 2) / w], 1)
+    normal = np.empty((n, 3, 3))
+    for i in range(3):
+        for j in range(3):
+            normal[:, i, j] = np.bincount(flat, basis[:, i] * basis[:, j], minlength=n)
+    normal[:, 0, 0] += (normal[:, 0, 0] == 0)  # labels without pixels: keep them solvable
+    normal[:, 1, 1] += PLANE_RIDGE
+    normal[:, 2, 2] += PLANE_RIDGE
+    rhs = np.stack([np.stack([np.bincount(flat, basis[:, i] * values[:, c], minlength=n)
+                              for c in range(values.shape[1])], 1) for i in range(3)], 1)
+    coef = np.linalg.solve(normal, rhs)  # (n, 3, C)
+    painted = np.einsum("pi,pic->pc", basis, coef[flat])
+    return painted.reshape(image.shape).astype(np.float32)
+
+
 def make_photo_structure(rng: np.random.Generator, size: int,
                          photos: Sequence[str] | None = None,
-                         segment_scale: float = 1.0) -> np.ndarray:
+                         segment_scale: float = 1.0, paint: str = "mean") -> np.ndarray:
     """A cartoonised crop of a bundled photograph: a natural piecewise-constant structure.
 
     The photo (one of ``photos``, default :data:`PHOTO_NAMES`) is downscaled by a random factor
     between the one that fits ``size`` into its short side and 0.6 (anti-aliased), cropped at a
     random place, flipped at random, segmented (Felzenszwalb, scale 30-300, minimum segment
-    8-40 px, both times ``segment_scale``) and each segment painted with its mean colour.
+    8-40 px, both times ``segment_scale``) and each segment painted with its mean colour
+    (``paint="mean"``) or its least-squares colour plane (``"plane"``, :func:`paint_segments`).
 
     Args:
         rng: Source of randomness (the image is a deterministic function of its state).
@@ -227,6 +281,7 @@ def make_photo_structure(rng: np.random.Generator, size: int,
             releases, so their datasets are unchanged).
         segment_scale: Multiplies the Felzenszwalb scale and minimum segment size (> 1:
             fewer, larger segments; the random draws are the same for every value).
+        paint: ``"mean"`` (flat segments) or ``"plane"`` (smooth shading kept inside them).
 
     Returns:
         (size, size, 3) float32 array in [0, 1].
@@ -249,13 +304,10 @@ def make_photo_structure(rng: np.random.Generator, size: int,
     if rng.random() < 0.5:
         crop = crop[:, ::-1]
     segment_scale = check_segment_scale(segment_scale)
+    check_paint(paint)
     labels = felzenszwalb(crop, scale=segment_scale * float(rng.uniform(30, 300)), sigma=0.5,
                           min_size=round(segment_scale * int(rng.integers(8, 41))))
-    flat = labels.ravel()
-    counts = np.bincount(flat)
-    means = np.stack([np.bincount(flat, crop[..., c].ravel()) for c in range(3)], 1)
-    means /= np.maximum(counts, 1)[:, None]
-    return np.clip(means[labels], 0.0, 1.0).astype(np.float32)
+    return np.clip(paint_segments(crop, labels, paint), 0.0, 1.0)
 
 
 def add_small_details(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:

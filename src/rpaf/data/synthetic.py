@@ -38,6 +38,7 @@ from rpaf.data.errors import check_number
 from rpaf.data.imageio import to_tensor
 from rpaf.data.structures import (
     add_small_details,
+    check_paint,
     check_photos,
     check_segment_scale,
     make_photo_structure,
@@ -206,7 +207,8 @@ def check_recipe_structure(recipe: str, structure_set: str, key: str = "recipe",
 def _alter_structure(target: np.ndarray, structure_set: str, seed: int, split: str,
                      index: int, fraction: float = STRUCTURE_FRACTION,
                      photos: Sequence[str] | None = None,
-                     segment_scale: float = 1.0) -> tuple[np.ndarray, bool]:
+                     segment_scale: float = 1.0,
+                     paint: str = "mean") -> tuple[np.ndarray, bool]:
     """The non-base structure sets: a share ``fraction`` of the structures is altered.
 
     Returns ``(structure, altered)``.
@@ -222,7 +224,7 @@ def _alter_structure(target: np.ndarray, structure_set: str, seed: int, split: s
     if rng.random() >= fraction:
         return target, False
     if structure_set == "photo":
-        return make_photo_structure(rng, target.shape[0], photos, segment_scale), True
+        return make_photo_structure(rng, target.shape[0], photos, segment_scale, paint), True
     if structure_set == "detail":
         return add_small_details(rng, target), True
     c = rng.uniform(*VARIED_CONTRAST)
@@ -247,6 +249,7 @@ def make_pair_with_info(
     texture_set: str = "base", structure_set: str = "base",
     psnr_range: Sequence[float] | None = None, structure_fraction: float = STRUCTURE_FRACTION,
     photos: Sequence[str] | None = None, photo_segment_scale: float = 1.0,
+    photo_paint: str = "mean",
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Like :func:`make_pair`, also returning how the pair was made.
 
@@ -254,7 +257,8 @@ def make_pair_with_info(
         ``(input, target, info)``; ``info`` holds ``texture`` (tuple of
         :class:`~rpaf.data.textures.TextureComponent`), ``target_psnr``, ``strength``,
         ``recipe`` (the blend used: ``by_structure`` resolved), ``split``, ``texture_set``,
-        ``structure_set``, ``structure_fraction``, ``photos``, ``photo_segment_scale``.
+        ``structure_set``, ``structure_fraction``, ``photos``, ``photo_segment_scale``,
+        ``photo_paint``.
     """
     _check(recipe, split, size, (*RECIPES, "by_structure"), texture_set=texture_set)
     check_structure_set(structure_set, split)
@@ -262,6 +266,7 @@ def make_pair_with_info(
     structure_fraction = check_structure_fraction(structure_fraction)
     photos = check_photos(photos)
     photo_segment_scale = check_segment_scale(photo_segment_scale, "photo_segment_scale")
+    check_paint(photo_paint)
     if index < 0:
         raise ValueError(f"index must be >= 0, got {index}")
     ss = np.random.SeedSequence([int(seed), _SPLIT_CODE[split], int(index)])
@@ -270,7 +275,8 @@ def make_pair_with_info(
     altered = False
     if structure_set != "base":
         target, altered = _alter_structure(target, structure_set, seed, split, index,
-                                           structure_fraction, photos, photo_segment_scale)
+                                           structure_fraction, photos, photo_segment_scale,
+                                           photo_paint)
     if recipe == "by_structure":
         recipe = "nks" if altered else "sps"
     lo, hi = PSNR_RANGE if psnr_range is None else check_psnr_range(psnr_range)
@@ -296,7 +302,8 @@ def make_pair_with_info(
     info = {"texture": comps, "target_psnr": psnr, "strength": strength,
             "recipe": recipe, "split": split, "texture_set": texture_set,
             "structure_set": structure_set, "structure_fraction": structure_fraction,
-            "photos": photos, "photo_segment_scale": photo_segment_scale}
+            "photos": photos, "photo_segment_scale": photo_segment_scale,
+            "photo_paint": photo_paint}
     return inp.astype(np.float32), target.astype(np.float32), info
 
 
@@ -305,6 +312,7 @@ def make_pair(
     texture_set: str = "base", structure_set: str = "base",
     psnr_range: Sequence[float] | None = None, structure_fraction: float = STRUCTURE_FRACTION,
     photos: Sequence[str] | None = None, photo_segment_scale: float = 1.0,
+    photo_paint: str = "mean",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Generate one synthetic (input, target) pair.
 
@@ -331,6 +339,8 @@ def make_pair(
             :data:`rpaf.data.structures.PHOTO_SOURCES`; ``None``: the default four).
         photo_segment_scale: Coarseness of the ``photo`` structures' segments (1: default;
             4: about 4x the Felzenszwalb scale and minimum segment size).
+        photo_paint: ``"mean"`` (flat segments) or ``"plane"`` (each segment's least-squares
+            colour plane: smooth shading kept; :func:`rpaf.data.structures.paint_segments`).
 
     Returns:
         ``(input, target)``: float32 arrays (size, size, 3) in [0, 1].
@@ -339,7 +349,8 @@ def make_pair(
                                          texture_set=texture_set, structure_set=structure_set,
                                          psnr_range=psnr_range,
                                          structure_fraction=structure_fraction, photos=photos,
-                                         photo_segment_scale=photo_segment_scale)
+                                         photo_segment_scale=photo_segment_scale,
+                                         photo_paint=photo_paint)
     return inp, target
 
 
@@ -362,6 +373,7 @@ class SyntheticPairDataset(Dataset):
         structure_fraction: Share of the structures a non-base ``structure_set`` alters.
         photos: Photographs behind ``photo`` structures (see :func:`make_pair`).
         photo_segment_scale: Coarseness of their segments (see :func:`make_pair`).
+        photo_paint: How their segments are painted (see :func:`make_pair`).
         cache: Keep generated pairs in memory (per process: with ``num_workers > 0`` use
             persistent workers, or each worker fills its own cache).
         augment: Random horizontal/vertical flips (same on input and target).
@@ -386,12 +398,14 @@ class SyntheticPairDataset(Dataset):
         structure_fraction: float = STRUCTURE_FRACTION,
         photos: Sequence[str] | None = None,
         photo_segment_scale: float = 1.0,
+        photo_paint: str = "mean",
     ) -> None:
         _check(recipe, split, size, DATASET_RECIPES, texture_set)
         check_recipe_structure(recipe, structure_set)
         self.structure_fraction = check_structure_fraction(structure_fraction)
         self.photos = check_photos(photos)
         self.photo_segment_scale = check_segment_scale(photo_segment_scale)
+        self.photo_paint = check_paint(photo_paint)
         self.psnr_range = None if psnr_range is None else check_psnr_range(psnr_range)
         check_structure_set(structure_set, split)
         if n < 0:
@@ -414,7 +428,8 @@ class SyntheticPairDataset(Dataset):
                                  psnr_range=self.psnr_range,
                                  structure_fraction=self.structure_fraction,
                                  photos=self.photos,
-                                 photo_segment_scale=self.photo_segment_scale)
+                                 photo_segment_scale=self.photo_segment_scale,
+                                 photo_paint=self.photo_paint)
             pair = (to_tensor(inp), to_tensor(tgt))
             if self._cache is not None:
                 self._cache[index] = pair
