@@ -34,6 +34,7 @@ __all__ = [
     "PHOTO_NAMES",
     "PHOTO_PAINTS",
     "PHOTO_SOURCES",
+    "PLANE_RIDGE",
     "add_small_details",
     "check_paint",
     "check_photos",
@@ -264,7 +265,8 @@ def paint_segments(image: np.ndarray, labels: np.ndarray, paint: str = "mean") -
 def make_photo_structure(rng: np.random.Generator, size: int,
                          photos: Sequence[str] | None = None,
                          segment_scale: float = 1.0, paint: str = "mean") -> np.ndarray:
-    """A cartoonised crop of a bundled photograph: a natural piecewise-constant structure.
+    """A cartoonised crop of a bundled photograph: a natural piecewise-constant structure
+    (piecewise-planar with ``paint="plane"``).
 
     The photo (one of ``photos``, default :data:`PHOTO_NAMES`) is downscaled by a random factor
     between the one that fits ``size`` into its short side and 0.6 (anti-aliased), cropped at a
