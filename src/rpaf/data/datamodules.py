@@ -175,23 +175,21 @@ class SyntheticDataModule(_BaseDataModule):
         self.structure_fraction = check_structure_fraction(structure_fraction,
                                                            "data.structure_fraction")
         self.photos = check_photos(photos, key="data.photos")
-        if photos is not None and structure_set != "photo":
-            raise ValueError(f"data.photos={list(self.photos)!r} chooses the photographs of "
-                             f"data.structure_set=photo, got data.structure_set={structure_set!r}:"
-                             " set data.structure_set=photo, or data.photos=null")
         self.photo_segment_scale = check_segment_scale(photo_segment_scale,
                                                        "data.photo_segment_scale")
-        if self.photo_segment_scale != 1.0 and structure_set != "photo":
-            raise ValueError(f"data.photo_segment_scale={self.photo_segment_scale:g} sets the "
-                             f"segments of data.structure_set=photo, got data.structure_set="
-                             f"{structure_set!r}: set data.structure_set=photo, or "
-                             f"data.photo_segment_scale=1")
         self.photo_paint = check_paint(photo_paint, "data.photo_paint")
-        if self.photo_paint != "mean" and structure_set != "photo":
-            raise ValueError(f"data.photo_paint={photo_paint!r} paints the segments of "
-                             f"data.structure_set=photo, got data.structure_set="
-                             f"{structure_set!r}: set data.structure_set=photo, or "
-                             f"data.photo_paint=mean")
+        # Settings of the photo structures only: refused with any other structure set.
+        for key, changed, shown, reset, does in (
+                ("photos", photos is not None, repr(list(self.photos)), "null",
+                 "chooses the photographs of"),
+                ("photo_segment_scale", self.photo_segment_scale != 1.0,
+                 f"{self.photo_segment_scale:g}", "1", "sets the segments of"),
+                ("photo_paint", self.photo_paint != "mean", repr(self.photo_paint), "mean",
+                 "paints the segments of")):
+            if changed and structure_set != "photo":
+                raise ValueError(f"data.{key}={shown} {does} data.structure_set=photo, got "
+                                 f"data.structure_set={structure_set!r}: set "
+                                 f"data.structure_set=photo, or data.{key}={reset}")
         self.counts = {"train": n_train, "val": n_val, "test": n_test}
         self.size, self.recipe, self.seed, self.cache = size, recipe, seed, cache
         self.test_size = size if test_size is None else test_size
