@@ -36,12 +36,12 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import kornia
 import numpy as np
 import torch
 from torch import Tensor
 
 from rpaf.checkpoints import load_network
+from rpaf.metrics.regions import FINE_SIGMA, edge_mask, gaussian_blur
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from inference_passes import load_named_pairs  # noqa: E402
@@ -49,25 +49,8 @@ from per_family import load_method  # noqa: E402
 
 Smoother = Callable[[Tensor], Tensor]
 #: Standard deviations (px) of the Gaussian blurs that separate the fine / mid / coarse bands.
-BAND_SIGMAS = (2.0, 8.0)
+BAND_SIGMAS = (FINE_SIGMA, 8.0)
 BANDS = ("bias", "coarse", "mid", "fine")
-
-
-def edge_mask(target: Tensor, threshold: float = 0.05, radius: int = 2) -> Tensor:
-    """Edge band of ``target`` (B, 3, H, W) in [0, 1] as a (B, 1, H, W) bool mask.
-
-    Pixels whose grey-level Sobel magnitude (kornia, normalised kernel) exceeds ``threshold``,
-    grown by a (2 * radius + 1)-pixel square (``radius`` 0: no growth).
-    """
-    if threshold <= 0 or radius < 0:
-        raise ValueError(f"threshold must be > 0 and radius >= 0, got {threshold}, {radius}")
-    grad = kornia.filters.sobel(kornia.color.rgb_to_grayscale(target))
-    mask = (grad > threshold).to(target.dtype)
-    if radius:
-        kernel = torch.ones(2 * radius + 1, 2 * radius + 1, dtype=target.dtype,
-                            device=target.device)
-        mask = kornia.morphology.dilation(mask, kernel)
-    return mask > 0.5
 
 
 def _db(mse: float) -> float:
@@ -90,12 +73,6 @@ def region_psnr(output: Tensor, target: Tensor, mask: Tensor) -> dict[str, float
             "edge_share": n_edge / se.numel()}
 
 
-def _blur(e: Tensor, sigma: float) -> Tensor:
-    """Gaussian blur (kornia, reflected borders, kernel 2 * ceil(3 sigma) + 1)."""
-    k = 2 * math.ceil(3 * sigma) + 1
-    return kornia.filters.gaussian_blur2d(e, (k, k), (sigma, sigma), border_type="reflect")
-
-
 def flat_bands(output: Tensor, target: Tensor, mask: Tensor) -> dict[str, float]:
     """PSNR of the bias / coarse / mid / fine parts of ``output - target`` (1, 3, H, W) on the
     flat regions (``mask`` false); see the module docstring. ``nan`` without flat pixels."""
@@ -109,7 +86,7 @@ def flat_bands(output: Tensor, target: Tensor, mask: Tensor) -> dict[str, float]
     if not bool(flat.any()):
         return dict.fromkeys(BANDS, math.nan)
     bias = torch.stack([e[:, c][flat[:, c]].mean() for c in range(e.shape[1])]).view(1, -1, 1, 1)
-    fine_cut, coarse_cut = (_blur(e, s) for s in BAND_SIGMAS)
+    fine_cut, coarse_cut = (gaussian_blur(e, s) for s in BAND_SIGMAS)
     parts = {"bias": bias.expand_as(e), "coarse": coarse_cut - bias,
              "mid": fine_cut - coarse_cut, "fine": e - fine_cut}
     return {k: _db(float((v[flat] ** 2).mean())) for k, v in parts.items()}

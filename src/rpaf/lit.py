@@ -115,7 +115,7 @@ class LitRPAF(LightningModule):
         self.log("train/loss", terms["loss"], prog_bar=True, batch_size=bs)
         self.log("train/l1", terms["l1"], batch_size=bs)
         self.log("train/l2", terms["l2"], batch_size=bs)
-        for extra in ("mae", "grad", "neg_psnr"):  # beyond eq. 15 (loss.*_weight > 0)
+        for extra in ("mae", "grad", "neg_psnr", "flat_fine"):  # beyond eq. 15 (loss.*_weight > 0)
             if extra in terms:
                 self.log(f"train/{extra}", terms[extra], batch_size=bs)
         return {"loss": terms["loss"], "u": u.detach()}

@@ -12,7 +12,7 @@ import torch
 
 from rpaf.gelr import ops
 from rpaf.gelr.fft_solve import solve_identity_plus_laplacian
-from rpaf.gelr.loss import GELRLoss, fidelity_l2, gelr_l1
+from rpaf.gelr.loss import GELRLoss, fidelity_l2, flat_fine_error, gelr_l1
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -210,20 +210,65 @@ def test_psnr_weight_adds_minus_mean_per_image_psnr() -> None:
         GELRLoss(psnr_weight=-1.0)
 
 
+def test_flat_fine_term_is_the_fine_band_of_the_error_off_the_gt_edges() -> None:
+    import numpy as np
+    from scipy.ndimage import gaussian_filter
+
+    # GT: a vertical step 0.2 -> 0.8 between columns 15 and 16, grey. Normalised Sobel
+    # magnitude there is 0.3 (> 0.05) on columns 15 and 16; grown by 2 px: edge band 13..18.
+    h = w = 32
+    x = torch.full((2, 3, h, w), 0.2, dtype=torch.float64)
+    x[..., 16:] = 0.8
+    flat = np.ones((h, w), bool)
+    flat[:, 13:19] = False
+    gen = torch.Generator().manual_seed(0)
+    amp = torch.full((1, 1, 1, w), 0.01, dtype=torch.float64)
+    amp[..., 13:19] = 1.0  # most of the error sits in the edge band, which the term ignores
+    err = torch.randn(2, 3, h, w, generator=gen, dtype=torch.float64) * amp
+    # Brute force: scipy Gaussian (sigma 2, radius 6, mirrored borders without repeating the
+    # edge pixel, as torch's "reflect"), fine residual, mean of |.| over flat pixels x channels.
+    e = err.numpy()
+    fine = e - gaussian_filter(e, sigma=(0, 0, 2.0, 2.0), mode="mirror", truncate=3.0)
+    want = np.abs(fine)[..., flat].mean()
+    assert float(flat_fine_error(err, x)) == pytest.approx(want, rel=1e-6)
+    # A constant offset has no fine part; a pixel checkerboard is all fine part.
+    assert float(flat_fine_error(torch.full_like(x, 0.1), x)) < 1e-9
+    checker = 0.02 * (-1.0) ** (torch.arange(h).view(-1, 1) + torch.arange(w)).to(x)
+    assert float(flat_fine_error(checker.expand_as(x), x)) == pytest.approx(0.02, rel=1e-3)
+    # No flat pixel (stripes of period 4 px are all edge): zero, not nan.
+    stripes = ((torch.arange(w) // 2) % 2).to(x).expand_as(x)
+    assert float(flat_fine_error(err, stripes)) == 0.0
+    # In the loss: weight * term, gradient reaches u.
+    u = (x + err).float().requires_grad_(True)
+    g = torch.zeros_like(u)
+    plain = GELRLoss(lambda1=0.0)(u, g, x.float(), None)
+    out = GELRLoss(lambda1=0.0, flat_fine_weight=2.0)(u, g, x.float(), None)
+    assert "flat_fine" not in plain
+    assert float(out["flat_fine"]) == pytest.approx(want, rel=1e-4)
+    torch.testing.assert_close(out["loss"], plain["loss"] + 2.0 * out["flat_fine"])
+    out["flat_fine"].backward()
+    assert u.grad is not None
+    assert float(u.grad[..., :8].abs().sum()) > 0
+    with pytest.raises(ValueError, match="flat_fine_weight=-1"):
+        GELRLoss(flat_fine_weight=-1.0)
+
+
 def test_optional_terms_are_logged_by_the_training_step() -> None:
     from functools import partial
 
     from rpaf.lit import LitRPAF
 
     lit = LitRPAF(net=torch.nn.Conv2d(3, 3, 3, padding=1),
-                  loss=GELRLoss(lambda1=0.0, mae_weight=1.0, grad_weight=2.0, psnr_weight=0.01),
+                  loss=GELRLoss(lambda1=0.0, mae_weight=1.0, grad_weight=2.0, psnr_weight=0.01,
+                                flat_fine_weight=0.5),
                   optimizer=partial(torch.optim.Adam, lr=1e-3))
     logged: dict[str, float] = {}
     lit.log = lambda name, value, **_: logged.__setitem__(name, float(value))  # type: ignore[method-assign]
     u, g, x = _batch(2, 3, 16, 16, dtype=torch.float32)
     out = lit.training_step({"input": g, "target": x}, 0)
-    assert {"train/loss", "train/l2", "train/mae", "train/grad", "train/neg_psnr"} <= set(logged)
+    assert {"train/loss", "train/l2", "train/mae", "train/grad", "train/neg_psnr",
+            "train/flat_fine"} <= set(logged)
     assert logged["train/loss"] == pytest.approx(
         0.3 * logged["train/l2"] + logged["train/mae"] + 2.0 * logged["train/grad"]
-        + 0.01 * logged["train/neg_psnr"], rel=1e-5)
+        + 0.01 * logged["train/neg_psnr"] + 0.5 * logged["train/flat_fine"], rel=1e-5)
     assert out["u"].shape == g.shape

@@ -34,6 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from rpaf.gelr import ops
+from rpaf.metrics.regions import FINE_SIGMA, edge_mask, gaussian_blur
 
 if TYPE_CHECKING:  # the state module is owned elsewhere; only attribute access is used here
     from rpaf.gelr.state import GELRVariables
@@ -155,6 +156,19 @@ def fidelity_l2(
     return loss
 
 
+def flat_fine_error(err: Tensor, x: Tensor) -> Tensor:
+    """Mean ``|err - G_2 * err|`` over the GT ``x``'s flat pixels and the channels (a scalar).
+
+    The fine band of the error (sigma = :data:`rpaf.metrics.regions.FINE_SIGMA` Gaussian
+    residual) where ``x`` (B, 3, H, W) has no edge (:func:`rpaf.metrics.regions.edge_mask` with
+    its defaults). Zero when ``x`` has no flat pixel. Beyond the paper; see
+    ``GELRLoss.flat_fine_weight``.
+    """
+    flat = (~edge_mask(x)).to(err.dtype)  # (B, 1, H, W); no gradient flows through x
+    fine = err - gaussian_blur(err, FINE_SIGMA)
+    return (fine.abs() * flat).sum() / (flat.sum() * err.shape[1]).clamp_min(1.0)
+
+
 class GELRLoss(nn.Module):
     """Total loss ``lambda1 * L1 + lambda2 * L2`` (paper eq. 15; lambda1 = 0.7, lambda2 = 0.3).
 
@@ -183,6 +197,13 @@ class GELRLoss(nn.Module):
             (= minus the batch's mean PSNR in dB, the evaluation metric; not in the paper,
             0 = off). Every image counts equally in dB, so nearly-clean inputs (faint texture)
             keep pulling once the hard ones dominate the squared error.
+        flat_fine_weight: Weight of an extra flat-region term: the mean of ``|e - G_2 * e|``
+            (``e = u - x``; ``G_2`` a sigma = 2 px Gaussian, reflected borders: the fine band,
+            periods below ~11 px) over the pixels outside the GT's edge band
+            (:func:`rpaf.metrics.regions.edge_mask`, Sobel > 0.05 grown by 2 px) and over
+            channels. Not in the paper, 0 = off. It targets texture residue left in regions the
+            GT has flat, which the whole-image terms weigh little (section 22/23 of
+            ``experiments/results/cpu_mini/README.md``).
     """
 
     def __init__(
@@ -200,6 +221,7 @@ class GELRLoss(nn.Module):
         mae_weight: float = 0.0,
         grad_weight: float = 0.0,
         psnr_weight: float = 0.0,
+        flat_fine_weight: float = 0.0,
     ) -> None:
         super().__init__()
         if lambda1 < 0 or lambda2 < 0:
@@ -228,6 +250,11 @@ class GELRLoss(nn.Module):
             raise ValueError(
                 f"rpaf.gelr.loss.GELRLoss: psnr_weight={psnr_weight} must be >= 0 (0 = off)"
             )
+        if flat_fine_weight < 0:
+            raise ValueError(
+                f"rpaf.gelr.loss.GELRLoss: flat_fine_weight={flat_fine_weight} must be >= 0 "
+                "(0 = off)"
+            )
         if ssim_window < 1 or ssim_window % 2 == 0:
             raise ValueError(f"rpaf.gelr.loss.GELRLoss: ssim_window={ssim_window} must be odd")
         self.lambda1 = float(lambda1)
@@ -243,6 +270,7 @@ class GELRLoss(nn.Module):
         self.mae_weight = float(mae_weight)
         self.grad_weight = float(grad_weight)
         self.psnr_weight = float(psnr_weight)
+        self.flat_fine_weight = float(flat_fine_weight)
 
     @property
     def uses_gelr(self) -> bool:
@@ -263,9 +291,10 @@ class GELRLoss(nn.Module):
 
         Returns:
             Dict with scalar tensors ``loss`` (eq. 15, plus ``mae_weight * mae``,
-            ``grad_weight * grad`` and ``psnr_weight * neg_psnr``), ``l1`` (eq. 13; zero without
-            GELR), ``l2`` (eq. 14) and, when their weights are > 0, ``mae``, ``grad`` and
-            ``neg_psnr`` (minus the mean per-image PSNR in dB).
+            ``grad_weight * grad``, ``psnr_weight * neg_psnr`` and ``flat_fine_weight *
+            flat_fine``), ``l1`` (eq. 13; zero without GELR), ``l2`` (eq. 14) and, when their
+            weights are > 0, ``mae``, ``grad``, ``neg_psnr`` (minus the mean per-image PSNR in
+            dB) and ``flat_fine``.
         """
         l2 = fidelity_l2(u, x, use_ssim=self.use_ssim, ssim_window=self.ssim_window,
                          ssim_padding=self.ssim_padding, normalization=self.normalization)
@@ -280,7 +309,8 @@ class GELRLoss(nn.Module):
             l1 = torch.zeros((), device=u.device, dtype=u.dtype)
             loss = self.lambda2 * l2  # eq. 15 with lambda1 = 0
         out = {"loss": loss, "l1": l1, "l2": l2}
-        if self.mae_weight > 0 or self.grad_weight > 0 or self.psnr_weight > 0:  # beyond paper
+        if (self.mae_weight > 0 or self.grad_weight > 0 or self.psnr_weight > 0
+                or self.flat_fine_weight > 0):  # beyond the paper
             err = u - x.to(device=u.device, dtype=u.dtype)
         if self.mae_weight > 0:  # see `mae_weight`
             out["mae"] = err.abs().mean()
@@ -293,10 +323,14 @@ class GELRLoss(nn.Module):
             mse = err.pow(2).flatten(1).mean(1)
             out["neg_psnr"] = (10.0 * torch.log10(mse + PSNR_LOSS_EPS)).mean()
             out["loss"] = out["loss"] + self.psnr_weight * out["neg_psnr"]
+        if self.flat_fine_weight > 0:  # see `flat_fine_weight`
+            out["flat_fine"] = flat_fine_error(err, x.to(device=u.device, dtype=u.dtype))
+            out["loss"] = out["loss"] + self.flat_fine_weight * out["flat_fine"]
         return out
 
     def extra_repr(self) -> str:
         return (f"lambda1={self.lambda1}, lambda2={self.lambda2}, rho1={self.rho1}, "
                 f"rho2={self.rho2}, data_weight={self.data_weight}, boundary={self.boundary!r}, "
                 f"normalization={self.normalization!r}, mae_weight={self.mae_weight}, "
-                f"grad_weight={self.grad_weight}, psnr_weight={self.psnr_weight}")
+                f"grad_weight={self.grad_weight}, psnr_weight={self.psnr_weight}, "
+                f"flat_fine_weight={self.flat_fine_weight}")
