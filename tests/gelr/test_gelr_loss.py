@@ -238,6 +238,9 @@ def test_flat_fine_term_is_the_fine_band_of_the_error_off_the_gt_edges() -> None
     # No flat pixel (stripes of period 4 px are all edge): zero, not nan.
     stripes = ((torch.arange(w) // 2) % 2).to(x).expand_as(x)
     assert float(flat_fine_error(err, stripes)) == 0.0
+    # A grey GT (one channel) gives the same mask as its RGB copy.
+    grey = flat_fine_error(err[:, :1], x[:, :1])
+    assert float(grey) == pytest.approx(np.abs(fine[:, :1])[..., flat].mean(), rel=1e-6)
     # In the loss: weight * term, gradient reaches u.
     u = (x + err).float().requires_grad_(True)
     g = torch.zeros_like(u)

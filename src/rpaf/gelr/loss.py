@@ -160,9 +160,9 @@ def flat_fine_error(err: Tensor, x: Tensor) -> Tensor:
     """Mean ``|err - G_2 * err|`` over the GT ``x``'s flat pixels and the channels (a scalar).
 
     The fine band of the error (sigma = :data:`rpaf.metrics.regions.FINE_SIGMA` Gaussian
-    residual) where ``x`` (B, 3, H, W) has no edge (:func:`rpaf.metrics.regions.edge_mask` with
-    its defaults). Zero when ``x`` has no flat pixel. Beyond the paper; see
-    ``GELRLoss.flat_fine_weight``.
+    residual) where ``x`` (B, C, H, W), C = 3 or 1, has no edge
+    (:func:`rpaf.metrics.regions.edge_mask` with its defaults). Zero when ``x`` has no flat
+    pixel. Beyond the paper; see ``GELRLoss.flat_fine_weight``.
     """
     flat = (~edge_mask(x)).to(err.dtype)  # (B, 1, H, W); no gradient flows through x
     fine = err - gaussian_blur(err, FINE_SIGMA)

@@ -29,7 +29,8 @@ FINE_SIGMA = 2.0
 
 def edge_mask(target: Tensor, threshold: float = EDGE_THRESHOLD,
               radius: int = EDGE_RADIUS) -> Tensor:
-    """Edge band of ``target`` (B, 3, H, W) in [0, 1] as a (B, 1, H, W) bool mask.
+    """Edge band of ``target`` (B, 3, H, W) RGB or (B, 1, H, W) grey, in [0, 1], as a
+    (B, 1, H, W) bool mask.
 
     Pixels whose grey-level Sobel magnitude (kornia, normalised kernel) exceeds ``threshold``,
     grown by a (2 * radius + 1)-pixel square (``radius`` 0: no growth). ``~edge_mask`` is the
@@ -37,7 +38,11 @@ def edge_mask(target: Tensor, threshold: float = EDGE_THRESHOLD,
     """
     if threshold <= 0 or radius < 0:
         raise ValueError(f"threshold must be > 0 and radius >= 0, got {threshold}, {radius}")
-    grad = kornia.filters.sobel(kornia.color.rgb_to_grayscale(target))
+    if target.ndim != 4 or target.shape[1] not in (1, 3):
+        raise ValueError(f"edge_mask needs a (B, 3, H, W) RGB or (B, 1, H, W) grey image, got "
+                         f"shape {tuple(target.shape)}")
+    grey = target if target.shape[1] == 1 else kornia.color.rgb_to_grayscale(target)
+    grad = kornia.filters.sobel(grey)
     mask = (grad > threshold).to(target.dtype)
     if radius:
         kernel = torch.ones(2 * radius + 1, 2 * radius + 1, dtype=target.dtype,
