@@ -41,7 +41,13 @@ import torch
 from torch import Tensor
 
 from rpaf.checkpoints import load_network
-from rpaf.metrics.regions import FINE_SIGMA, edge_mask, gaussian_blur
+from rpaf.metrics.regions import (
+    EDGE_RADIUS,
+    EDGE_THRESHOLD,
+    FINE_SIGMA,
+    edge_mask,
+    gaussian_blur,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from inference_passes import load_named_pairs  # noqa: E402
@@ -116,10 +122,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="checkpoint written by rpaf-train (repeatable)")
     ap.add_argument("--method", action="append", default=[],
                     help="conf/method config, e.g. rtv_tuned (repeatable)")
-    ap.add_argument("--threshold", type=float, default=0.05,
-                    help="Sobel magnitude above which a GT pixel is an edge (default 0.05)")
-    ap.add_argument("--radius", type=int, default=2,
-                    help="grow the edge pixels by a square of this radius (default 2)")
+    ap.add_argument("--threshold", type=float, default=EDGE_THRESHOLD,
+                    help="Sobel magnitude above which a GT pixel is an edge (default "
+                    f"{EDGE_THRESHOLD:g})")
+    ap.add_argument("--radius", type=int, default=EDGE_RADIUS,
+                    help=f"grow the edge pixels by a square of this radius (default {EDGE_RADIUS})")
     ap.add_argument("--every", type=int, default=1,
                     help="score every k-th pair of each folder (default 1: all)")
     ap.add_argument("--per-image", action="store_true", help="also print one row per image")

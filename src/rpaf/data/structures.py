@@ -306,7 +306,6 @@ def make_photo_structure(rng: np.random.Generator, size: int,
     if rng.random() < 0.5:
         crop = crop[:, ::-1]
     segment_scale = check_segment_scale(segment_scale)
-    check_paint(paint)
     labels = felzenszwalb(crop, scale=segment_scale * float(rng.uniform(30, 300)), sigma=0.5,
                           min_size=round(segment_scale * int(rng.integers(8, 41))))
     return np.clip(paint_segments(crop, labels, paint), 0.0, 1.0)

@@ -311,7 +311,8 @@ class GELRLoss(nn.Module):
         out = {"loss": loss, "l1": l1, "l2": l2}
         if (self.mae_weight > 0 or self.grad_weight > 0 or self.psnr_weight > 0
                 or self.flat_fine_weight > 0):  # beyond the paper
-            err = u - x.to(device=u.device, dtype=u.dtype)
+            x = x.to(device=u.device, dtype=u.dtype)
+            err = u - x
         if self.mae_weight > 0:  # see `mae_weight`
             out["mae"] = err.abs().mean()
             out["loss"] = out["loss"] + self.mae_weight * out["mae"]
@@ -324,7 +325,7 @@ class GELRLoss(nn.Module):
             out["neg_psnr"] = (10.0 * torch.log10(mse + PSNR_LOSS_EPS)).mean()
             out["loss"] = out["loss"] + self.psnr_weight * out["neg_psnr"]
         if self.flat_fine_weight > 0:  # see `flat_fine_weight`
-            out["flat_fine"] = flat_fine_error(err, x.to(device=u.device, dtype=u.dtype))
+            out["flat_fine"] = flat_fine_error(err, x)
             out["loss"] = out["loss"] + self.flat_fine_weight * out["flat_fine"]
         return out
 
