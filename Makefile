@@ -19,7 +19,7 @@ endif
 # Pin for every later pip call: pip never upgrades torch past what is installed.
 PIP_CONSTRAINT_FILE := $(VENV)/torch-constraint.txt
 
-.PHONY: help install main test test-fast lint format clean train sweep reproduce-tables bench strip-notebooks
+.PHONY: help install main test test-fast lint format clean train train-natural sweep reproduce-tables bench strip-notebooks
 
 SCALE ?= smoke
 
@@ -46,6 +46,10 @@ main: install ## the main job: train briefly, evaluate, write images + tables (s
 
 train: install ## train with Hydra overrides: make train ARGS="experiment=cpu_mini"
 	$(VENV)/bin/rpaf-train $(ARGS)
+
+train-natural: install ## natural-image recipe, both stages (~95 min on a CPU core): ARGS="seed=1"
+	$(VENV)/bin/rpaf-train experiment=cpu_mini_natural $(ARGS)
+	$(VENV)/bin/rpaf-train experiment=cpu_mini_natural_ft $(ARGS)
 
 sweep-%: install ## run a paper ablation sweep, e.g. make sweep-alpha_beta ARGS="seed=0,1,2"
 	$(VENV)/bin/rpaf-train -m sweep=$* $(ARGS)

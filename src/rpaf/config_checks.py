@@ -72,7 +72,8 @@ def check_config(cfg: DictConfig) -> None:
         problems.append(
             f"init_weights={cfg.init_weights!r} and ckpt_path={cfg.ckpt_path!r} are both set: "
             "ckpt_path resumes a run (weights, optimiser, schedule, GELR state), init_weights "
-            "starts a new run from a checkpoint's weights; set only one"
+            "starts a new run from a checkpoint's weights; set only one (to resume a fine-tuning "
+            "run such as experiment=cpu_mini_natural_ft, add init_weights=null)"
         )
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))

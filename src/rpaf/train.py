@@ -8,6 +8,7 @@ Examples::
     rpaf-train -m sweep=alpha_beta               # a paper ablation as a multirun
     rpaf-train ckpt_path=logs/train/runs/.../checkpoints/last.ckpt   # resume exactly
     rpaf-train init_weights=path/to/last.ckpt data.root=/my/data   # fine-tune from its weights
+    rpaf-train experiment=cpu_mini_natural && rpaf-train experiment=cpu_mini_natural_ft  # 2 stages
 
 Every run writes ``metrics.json`` (final metrics, seed, resolved config, overrides, git SHA, wall
 time, device) into its run folder; the paper tables are built from these files only.
@@ -38,9 +39,11 @@ from rpaf.builders import (
 )
 from rpaf.config_checks import check_config
 from rpaf.config_dir import CONFIG_DIR
+from rpaf.config_resolvers import register_resolvers
 from rpaf.utils.runinfo import atomic_write_json, git_sha, run_metadata
 
 log = logging.getLogger(__name__)
+register_resolvers()  # before Hydra composes: ${rpaf.last_ckpt:...} in two-stage experiments
 
 
 def _overrides() -> list[str]:

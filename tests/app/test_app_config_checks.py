@@ -86,4 +86,6 @@ def test_init_weights_and_resume_together_are_refused() -> None:
     cfg = _cfg(init_weights="a.ckpt", ckpt_path="b.ckpt", train=True)
     with pytest.raises(ConfigError, match=r"init_weights='a\.ckpt' and ckpt_path='b\.ckpt'"):
         check_config(cfg)
+    with pytest.raises(ConfigError, match="add init_weights=null"):  # resuming a fine-tune
+        check_config(cfg)
     check_config(_cfg(init_weights="a.ckpt"))

@@ -32,8 +32,20 @@ def fake_sps(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+def _fresh_checkpoint(cfg, path: Path) -> Path:
+    """A checkpoint holding a freshly built network of ``cfg.model`` (as init_weights reads it)."""
+    import torch
+
+    from rpaf.builders import build_net
+
+    state = build_net(cfg).state_dict()
+    torch.save({"state_dict": {f"net.{k}": v for k, v in state.items()}}, path)
+    return path
+
+
 def test_experiments_exist() -> None:
-    assert {"paper", "cpu_mini", "quickstart", "smoke"} <= set(EXPERIMENTS)
+    assert {"paper", "cpu_mini", "cpu_mini_natural", "cpu_mini_natural_ft", "quickstart",
+            "smoke"} <= set(EXPERIMENTS)
 
 
 @pytest.mark.slow
@@ -45,6 +57,9 @@ def test_experiment_fast_dev_runs(name: str, compose, tmp_path: Path, fake_sps: 
     extra = ["data.size=32"]
     if OmegaConf.select(probe, "data.root") is not None:
         extra.append(f"data.root={fake_sps}")
+    if OmegaConf.to_container(probe, resolve=False).get("init_weights") is not None:
+        # A fine-tuning stage (cpu_mini_natural_ft) starts from a checkpoint of its network.
+        extra.append(f"init_weights={_fresh_checkpoint(probe, tmp_path / 'init.ckpt')}")
     cfg = compose("train", base + extra, tmp_path)
     record = run_training(cfg)
     assert record["status"] == "ok"

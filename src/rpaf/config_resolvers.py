@@ -1,0 +1,67 @@
+"""OmegaConf resolvers of rpaf's configs.
+
+``${rpaf.last_ckpt:TASK_DIR,SEED}`` resolves to the ``last.ckpt`` of the newest *finished* run
+(``metrics.json`` with ``status: ok``) of one task, e.g. ``${paths.log_dir}/cpu_mini_natural``,
+whose seed is ``SEED``. Two-stage recipes use it to chain their stages: the fine-tuning stage
+(``experiment=cpu_mini_natural_ft``) starts from the first stage's weights without a path to
+copy, and ``seed=1`` in both stages pairs seed 1 with seed 1. Both single runs
+(``TASK_DIR/runs/*``) and multirun jobs (``TASK_DIR/multiruns/*/*``) are searched.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+#: Name of the resolver (``${rpaf.last_ckpt:...}`` in a config).
+LAST_CKPT = "rpaf.last_ckpt"
+
+
+def _finished_seed(run: Path) -> object:
+    """The seed of a finished run folder, or ``...`` when it is not a finished run."""
+    try:
+        record = json.loads((run / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return ...
+    if not isinstance(record, dict) or record.get("status") != "ok":
+        return ...
+    return record.get("seed")
+
+
+def last_checkpoint(task_dir: str | Path, seed: int | None) -> str:
+    """``last.ckpt`` of the newest finished run of a task with this seed.
+
+    Args:
+        task_dir: The task's folder under the log folder (``${paths.log_dir}/<task_name>``).
+        seed: The seed the run must have used (``None`` matches unseeded runs).
+
+    Returns:
+        The checkpoint's path, as a string (newest by its ``metrics.json`` modification time).
+
+    Raises:
+        FileNotFoundError: naming the folder, the seed and the fix, when no run qualifies.
+    """
+    task_dir = Path(task_dir)
+    want = None if seed is None or str(seed).lower() in ("none", "null") else int(seed)
+    runs = [*task_dir.glob("runs/*/"), *task_dir.glob("multiruns/*/*/")]
+    found = []
+    for run in runs:
+        ckpt = run / "checkpoints" / "last.ckpt"
+        if ckpt.is_file() and _finished_seed(run) == want:
+            found.append(((run / "metrics.json").stat().st_mtime, str(ckpt)))
+    if not found:
+        raise FileNotFoundError(
+            f"no finished run with seed={want} and a checkpoints/last.ckpt under {task_dir} "
+            f"({len(runs)} run folders looked at): train that stage first (e.g. `rpaf-train "
+            f"experiment={task_dir.name} seed={want}`, or `make train-natural`), or pass "
+            f"init_weights=PATH/TO/last.ckpt"
+        )
+    return max(found)[1]
+
+
+def register_resolvers() -> None:
+    """Register rpaf's resolvers with OmegaConf (idempotent)."""
+    if not OmegaConf.has_resolver(LAST_CKPT):
+        OmegaConf.register_new_resolver(LAST_CKPT, last_checkpoint)
