@@ -10,10 +10,11 @@ copy, and ``seed=1`` in both stages pairs seed 1 with seed 1. Both single runs
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from omegaconf import OmegaConf
+
+from rpaf.tables import read_run
 
 #: Name of the resolver (``${rpaf.last_ckpt:...}`` in a config).
 LAST_CKPT = "rpaf.last_ckpt"
@@ -22,12 +23,10 @@ LAST_CKPT = "rpaf.last_ckpt"
 def _finished_seed(run: Path) -> object:
     """The seed of a finished run folder, or ``...`` when it is not a finished run."""
     try:
-        record = json.loads((run / "metrics.json").read_text())
-    except (OSError, ValueError):
+        record = read_run(run / "metrics.json")
+    except (OSError, ValueError):  # absent, truncated or not a JSON object
         return ...
-    if not isinstance(record, dict) or record.get("status") != "ok":
-        return ...
-    return record.get("seed")
+    return record.seed if record.status == "ok" else ...
 
 
 def last_checkpoint(task_dir: str | Path, seed: int | None) -> str:
