@@ -9,22 +9,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from train_overrides import TINY_TRAIN
 
 from rpaf.checkpoints import load_checkpoint
 from rpaf.train import run_training
 
-TINY = [
-    "experiment=smoke",
-    "logger=[]",
-    "callbacks.progress_bar=null",
-    "callbacks.image_panels=null",
-    "trainer.enable_model_summary=false",
-    "trainer.deterministic=true",
-    "data.n_train=8",
-    "data.size=32",
-    "test=false",
-    "evaluate=false",
-]
+TINY = list(TINY_TRAIN)
 
 
 def _train(compose, out: Path, *extra: str) -> dict:

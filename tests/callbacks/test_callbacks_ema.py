@@ -6,26 +6,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from train_overrides import TINY_TRAIN
 
 from rpaf.builders import build_callbacks
 from rpaf.callbacks import EMAWeights
 from rpaf.checkpoints import load_checkpoint
 from rpaf.train import run_training
 
-TINY = [
-    "experiment=smoke",
-    "logger=[]",
-    "callbacks=ema",
-    "callbacks.ema.decay=0.5",
-    "callbacks.progress_bar=null",
-    "callbacks.image_panels=null",
-    "trainer.enable_model_summary=false",
-    "trainer.deterministic=true",
-    "data.n_train=8",
-    "data.size=32",
-    "test=false",
-    "evaluate=false",
-]
+TINY = [*TINY_TRAIN, "callbacks=ema", "callbacks.ema.decay=0.5"]
 
 
 def _train(compose, out: Path, *extra: str) -> dict:
