@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pickle
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -79,20 +80,43 @@ def net_state(ckpt: dict[str, Any], path: str | Path = "<checkpoint>") -> dict[s
     return state
 
 
-def load_network(path: str | Path, map_location: str | torch.device = "cpu") -> nn.Module:
+#: Model keys that change inference only (no parameters), so they may differ from the stored
+#: config when a trained network is loaded (:func:`load_network`'s ``overrides``).
+INFERENCE_MODEL_KEYS: tuple[str, ...] = ("refine_kernel", "refine_eps", "infer_chunk")
+
+
+def load_network(
+    path: str | Path,
+    map_location: str | torch.device = "cpu",
+    overrides: Mapping[str, Any] | None = None,
+) -> nn.Module:
     """Rebuild the trained network of an rpaf checkpoint, in eval mode.
 
     Args:
         path: A ``.ckpt`` written by ``rpaf-train``.
         map_location: Device for the weights.
+        overrides: Model keys to change from the stored config, among
+            :data:`INFERENCE_MODEL_KEYS` (e.g. ``{"refine_kernel": 9}`` adds the self-guided
+            output filter to a network trained without it).
 
     Returns:
         The network (``net`` of :class:`rpaf.lit.LitRPAF`) with its trained weights.
+
+    Raises:
+        CheckpointError: For an unreadable checkpoint, a key outside
+            :data:`INFERENCE_MODEL_KEYS`, or weights that do not match the config.
     """
     from rpaf.builders import build_net_from_dict
 
     ckpt = load_checkpoint(path, map_location)
-    net = build_net_from_dict(model_config(ckpt, path))
+    config = dict(model_config(ckpt, path))
+    for key, value in (overrides or {}).items():
+        if key not in INFERENCE_MODEL_KEYS:
+            raise CheckpointError(
+                f"model override {key!r} for {path} is not allowed: only the inference keys "
+                f"{list(INFERENCE_MODEL_KEYS)} may differ from the trained network's config")
+        config[key] = value
+    net = build_net_from_dict(config)
     state = net_state(ckpt, path)
     try:
         net.load_state_dict(state)

@@ -49,17 +49,22 @@ def build_smoother(cfg: DictConfig, device: torch.device) -> Any:
             f"(got ckpt_path={ckpt!r}, method={'set' if method is not None else None})"
         )
     if ckpt is not None:
-        net = load_network(ckpt, map_location=device)
+        overrides = {k: v for k, v in (cfg.get("model_overrides") or {}).items() if v is not None}
+        net = load_network(ckpt, map_location=device, overrides=overrides)
         n = int(cfg.get("self_ensemble", 1) or 1)
         from rpaf.models import SELF_ENSEMBLE_SIZES
 
         if n not in SELF_ENSEMBLE_SIZES:
             raise ConfigError(f"self_ensemble={n} is not one of {SELF_ENSEMBLE_SIZES}")
-        name = f"RPAFNet ({Path(ckpt).name}{f', x{n} self-ensemble' if n > 1 else ''})"
+        extras = [f"x{n} self-ensemble"] if n > 1 else []
+        extras += [f"{k}={v}" for k, v in overrides.items()]
+        name = f"RPAFNet ({', '.join([Path(ckpt).name, *extras])})"
         return Smoother(net, name=name, tile=cfg.get("tile"),
                         overlap=int(cfg.get("overlap", 64)), self_ensemble=n)
     if int(cfg.get("self_ensemble", 1) or 1) != 1:
         raise ConfigError("self_ensemble applies to networks (ckpt_path=...), not to method=...")
+    if any(v is not None for v in (cfg.get("model_overrides") or {}).values()):
+        raise ConfigError("model_overrides applies to networks (ckpt_path=...), not to method=...")
     fn = build_method(method)
     return Smoother(fn, name=str(getattr(fn, "name", type(fn).__name__)))
 

@@ -15,6 +15,7 @@ import argparse
 import glob
 import sys
 from pathlib import Path
+from typing import Any
 
 import torch
 from rich.console import Console
@@ -56,11 +57,13 @@ def smooth_files(
     overlap: int = 64,
     device: str = "auto",
     self_ensemble: int = 1,
+    model_overrides: dict[str, Any] | None = None,
     console: Console | None = None,
 ) -> int:
     """Smooth every input image with the checkpoint's network; returns the number of failures.
 
-    ``self_ensemble`` > 1 averages over that many flips/transposes (1, 2, 4 or 8).
+    ``self_ensemble`` > 1 averages over that many flips/transposes (1, 2, 4 or 8);
+    ``model_overrides`` changes inference-only model keys (:func:`rpaf.checkpoints.load_network`).
     """
     from rpaf.checkpoints import load_network
     from rpaf.data.imageio import read_image, write_image
@@ -69,7 +72,7 @@ def smooth_files(
     console = console or Console(stderr=True)
     dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
                        ("cpu" if device == "auto" else device))
-    net = load_network(checkpoint, map_location=dev)
+    net = load_network(checkpoint, map_location=dev, overrides=model_overrides)
     smoother = Smoother(net, name="RPAFNet", tile=tile, overlap=overlap,
                         self_ensemble=self_ensemble)
     paths, missing = expand_inputs(inputs)
@@ -107,14 +110,22 @@ def main(argv: list[str] | None = None) -> int:
 
     parser.add_argument("--self-ensemble", type=int, choices=SELF_ENSEMBLE_SIZES, default=1,
                         help="average over N flips/transposes (test-time ensemble; default 1)")
+    parser.add_argument("--refine-kernel", type=int, default=None,
+                        help="add the self-guided output filter with this odd window (e.g. 9) "
+                             "to a network trained without it; 0 removes it (not in the paper)")
+    parser.add_argument("--refine-eps", type=float, default=None,
+                        help="its eps (squared intensity units, e.g. 1e-3)")
     args = parser.parse_args(argv)
     from rpaf.checkpoints import CheckpointError
+
+    overrides = {k: v for k, v in (("refine_kernel", args.refine_kernel),
+                                   ("refine_eps", args.refine_eps)) if v is not None}
 
     try:
         failures = smooth_files(args.checkpoint, args.inputs, args.out, tile=args.tile,
                                 overlap=args.overlap, device=args.device,
-                                self_ensemble=args.self_ensemble)
-    except CheckpointError as err:
+                                self_ensemble=args.self_ensemble, model_overrides=overrides)
+    except (CheckpointError, ValueError) as err:
         print(f"rpaf-smooth: {err}", file=sys.stderr)
         return 2
     return 1 if failures else 0

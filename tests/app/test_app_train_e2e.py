@@ -89,10 +89,21 @@ def test_train_eval_smooth_end_to_end(compose, tmp_path: Path, iqa_dir: Path) ->
     x8 = run_eval(cfg)
     assert x8["status"] == "ok"
     assert x8["metrics"]["psnr"] != pytest.approx(summary["metrics"]["psnr"], abs=1e-6)
+    # the self-guided output filter added at evaluation time: another network, named as such
+    cfg = compose("eval", [f"ckpt_path={ckpt}", "data=synthetic", "data.n_test=4",
+                           "data.size=32", "metrics.no_reference=[]",
+                           "model_overrides.refine_kernel=5"], tmp_path / "eval_refine")
+    refined = run_eval(cfg)
+    assert refined["status"] == "ok"
+    assert refined["metrics"]["psnr"] != pytest.approx(summary["metrics"]["psnr"], abs=1e-6)
+    assert "refine_kernel=5" in (tmp_path / "eval_refine" / "results.md").read_text()
     from rpaf.builders import ConfigError
 
     bad = compose("eval", ["method=l0", "self_ensemble=8"], tmp_path / "eval_bad")
     with pytest.raises(ConfigError, match="self_ensemble"):
+        run_eval(bad)
+    bad = compose("eval", ["method=l0", "model_overrides.refine_kernel=5"], tmp_path / "eval_bad2")
+    with pytest.raises(ConfigError, match="model_overrides"):
         run_eval(bad)
 
     # rpaf-smooth: a good image, a folder, and an unreadable file -> exit status 1, rest written
@@ -104,7 +115,7 @@ def test_train_eval_smooth_end_to_end(compose, tmp_path: Path, iqa_dir: Path) ->
     (imgs / "bad.png").write_bytes(b"not a png")
     res = subprocess.run(
         [sys.executable, "-m", "rpaf.smooth", str(ckpt), str(imgs), "-o", str(tmp_path / "o"),
-         "--self-ensemble", "2"],
+         "--self-ensemble", "2", "--refine-kernel", "5"],
         capture_output=True, text=True, timeout=300,
     )
     assert res.returncode == 1, res.stderr
@@ -113,6 +124,13 @@ def test_train_eval_smooth_end_to_end(compose, tmp_path: Path, iqa_dir: Path) ->
     from rpaf.data.imageio import read_image
 
     assert read_image(tmp_path / "o" / "a.png").shape == (40, 37, 3)
+    res = subprocess.run(
+        [sys.executable, "-m", "rpaf.smooth", str(ckpt), str(imgs / "a.png"), "-o",
+         str(tmp_path / "o2"), "--refine-kernel", "4"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert res.returncode == 2
+    assert "model.refine_kernel=4" in res.stderr
 
 
 def test_corrupt_checkpoint_resume_fails_clearly(compose, tmp_path: Path) -> None:

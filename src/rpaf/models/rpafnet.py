@@ -16,6 +16,7 @@ from rpaf.models.blocks import (
     Upsample,
     make_activation,
 )
+from rpaf.models.refine import SelfGuidedRefine
 
 __all__ = ["RPAFNet", "level_sizes"]
 
@@ -123,6 +124,10 @@ class RPAFNet(nn.Module):
         infer_chunk: Elements per band temporary of the TransBlocks when gradients are off
             (see :class:`rpaf.models.blocks.TransBlock`); ``None`` disables banding. Same
             result up to round-off, much less memory at 2048^2.
+        refine_kernel: Not in the paper: window of a parameter-free self-guided filter applied
+            to ``u`` (:class:`rpaf.models.refine.SelfGuidedRefine`), in training and inference;
+            0 (default) = off, the paper's network.
+        refine_eps: Its regularisation (squared intensity units).
 
     Raises:
         ValueError: For an invalid configuration (message names the key and the fix).
@@ -150,6 +155,8 @@ class RPAFNet(nn.Module):
         residual: bool = True,
         min_input_size: int = 16,
         infer_chunk: int | None = 2**24,
+        refine_kernel: int = 0,
+        refine_eps: float = 1e-3,
     ) -> None:
         super().__init__()
         widths, dilations = _validate(
@@ -215,6 +222,8 @@ class RPAFNet(nn.Module):
             parts = [cout, cout, cout] if keep_skip else [cout, cout]
             self.skip_fuse.append(ConcatConv1x1(parts, cout))
         self.head = nn.Conv2d(w[0], out_channels, 3, padding=1)
+        # Beyond the paper; no parameters, so checkpoints load with or without it.
+        self.refine = SelfGuidedRefine(refine_kernel, refine_eps) if refine_kernel else None
 
     def level_sizes(self, height: int, width: int) -> list[tuple[int, int]]:
         """Spatial size of each level for an input of ``height x width`` (finest first)."""
@@ -262,7 +271,8 @@ class RPAFNet(nn.Module):
                 d = self.skip_fuse[level].forward_parts([p, self.drls[level](p, skip)])
             del p, skip
         out = self.head(d)
-        return g + out if self.residual else out  # u = g + (-T)  (paper eq. 1-2)
+        u = g + out if self.residual else out  # u = g + (-T)  (paper eq. 1-2)
+        return self.refine(u) if self.refine is not None else u
 
 
 def _validate(
