@@ -1,4 +1,10 @@
-"""OmegaConf resolvers of rpaf's configs.
+"""OmegaConf resolvers of rpaf's configs (registered on import of :mod:`rpaf.config_dir`).
+
+``${rpaf.cwd:}`` is the working directory of the process (``paths.root_dir``). Hydra's own
+``${hydra:runtime.cwd}`` cannot be used there: ``hydra.sweep.dir`` is built from ``paths.log_dir``
+before any job starts, when Hydra's config is not yet set, so every ``-m`` run would stop with
+"HydraConfig was not set". rpaf never changes the working directory (``hydra.job.chdir=false``),
+so both give the same folder inside a job.
 
 ``${rpaf.last_ckpt:TASK_DIR,SEED}`` resolves to the ``last.ckpt`` of the newest *finished* run
 (``metrics.json`` with ``status: ok``) of one task, e.g. ``${paths.log_dir}/cpu_mini_natural``,
@@ -10,6 +16,7 @@ copy, and ``seed=1`` in both stages pairs seed 1 with seed 1. Both single runs
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from omegaconf import OmegaConf
@@ -18,6 +25,8 @@ from rpaf.tables import read_run
 
 #: Name of the resolver (``${rpaf.last_ckpt:...}`` in a config).
 LAST_CKPT = "rpaf.last_ckpt"
+#: Name of the working-directory resolver (``${rpaf.cwd:}``).
+CWD = "rpaf.cwd"
 
 
 def _finished_seed(run: Path) -> object:
@@ -64,3 +73,5 @@ def register_resolvers() -> None:
     """Register rpaf's resolvers with OmegaConf (idempotent)."""
     if not OmegaConf.has_resolver(LAST_CKPT):
         OmegaConf.register_new_resolver(LAST_CKPT, last_checkpoint)
+    if not OmegaConf.has_resolver(CWD):
+        OmegaConf.register_new_resolver(CWD, os.getcwd)

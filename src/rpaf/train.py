@@ -39,11 +39,9 @@ from rpaf.builders import (
 )
 from rpaf.config_checks import check_config
 from rpaf.config_dir import CONFIG_DIR
-from rpaf.config_resolvers import register_resolvers
 from rpaf.utils.runinfo import atomic_write_json, git_sha, run_metadata
 
 log = logging.getLogger(__name__)
-register_resolvers()  # before Hydra composes: ${rpaf.last_ckpt:...} in two-stage experiments
 
 
 def _overrides() -> list[str]:

@@ -1,9 +1,12 @@
-"""``${rpaf.last_ckpt:TASK_DIR,SEED}``: the checkpoint that chains a two-stage experiment."""
+"""rpaf's resolvers: ``${rpaf.last_ckpt:TASK_DIR,SEED}`` (the checkpoint that chains a two-stage
+experiment) and ``${rpaf.cwd:}`` (``paths.root_dir``, also where multiruns put their folders)."""
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -96,3 +99,24 @@ def test_natural_stages_chain_through_the_log_folder(compose, tmp_path: Path) ->
         cfg.paths.log_dir = str(tmp_path)
     with pytest.raises(InterpolationResolutionError, match="seed=6"):
         run_training(cfg)
+
+
+def test_root_dir_is_the_working_directory(compose, tmp_path: Path) -> None:
+    cfg = compose("train", ["experiment=smoke"], tmp_path)
+    assert cfg.paths.root_dir == os.getcwd()
+    assert cfg.paths.data_dir == os.path.join(os.getcwd(), "data")
+
+
+@pytest.mark.slow
+def test_multirun_without_a_log_dir_override(tmp_path: Path) -> None:
+    """``rpaf-eval -m`` / ``rpaf-train -m`` with the default paths: the sweep folder is built
+    before Hydra's config is set, where ``${hydra:runtime.cwd}`` stopped every multirun."""
+    res = subprocess.run(
+        [sys.executable, "-m", "rpaf.eval", "-m", "method=l0", "method.lam=0.01,0.02",
+         "split=val", "data=synthetic", "data.n_val=2", "data.size=32",
+         "metrics.no_reference=[]", "metrics.bliinds2=false", "metrics.structural=false",
+         "logger=none", "save_images=0", "task_name=grid"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    jobs = sorted((tmp_path / "logs" / "grid" / "multiruns").glob("*/*/metrics.json"))
+    assert [json.loads(p.read_text())["status"] for p in jobs] == ["ok", "ok"]
