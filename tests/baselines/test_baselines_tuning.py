@@ -39,3 +39,15 @@ def test_empty_or_all_failed(tmp_path: Path) -> None:
         load_grid(tmp_path)
     _job(tmp_path, 0, "0.01", None, status="failed")
     assert main([str(tmp_path)]) == 1
+
+
+def test_network_inference_keys_are_grid_parameters(tmp_path: Path) -> None:
+    """``rpaf-eval -m ckpt_path=... model_overrides.refine_kernel=5,9`` ranks like a method grid."""
+    for i, (kernel, psnr) in enumerate([("5", 31.0), ("9", 31.5)]):
+        d = tmp_path / str(i)
+        d.mkdir()
+        (d / "metrics.json").write_text(json.dumps({
+            "status": "ok", "config": {"split": "val"}, "metrics": {"psnr": psnr},
+            "overrides": ["ckpt_path=a.ckpt", f"model_overrides.refine_kernel={kernel}"]}))
+    assert [r.params for r in rank(load_grid(tmp_path))] == [{"refine_kernel": "9"},
+                                                              {"refine_kernel": "5"}]

@@ -17,7 +17,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["GridResult", "load_grid", "main", "rank", "to_markdown"]
+#: Override prefixes whose keys are the grid's parameters.
+SWEPT_PREFIXES: tuple[str, ...] = ("method.", "model_overrides.")
+
+__all__ = ["SWEPT_PREFIXES", "GridResult", "load_grid", "main", "rank", "to_markdown"]
 
 
 @dataclass(frozen=True)
@@ -26,7 +29,8 @@ class GridResult:
 
     Attributes:
         path: Its ``metrics.json``.
-        params: The swept ``method.*`` overrides (key without ``method.`` -> value string).
+        params: The swept ``method.*`` (a classical method's) or ``model_overrides.*`` (a
+            network's inference-only keys) overrides, prefix removed -> value string.
         status: ``ok`` or ``failed``.
         metrics: Its metric means (empty when failed).
         split: The evaluated split.
@@ -53,8 +57,9 @@ def load_grid(root: str | Path) -> list[GridResult]:
         params = {}
         for item in rec.overrides:
             key, _, value = item.partition("=")
-            if key.startswith("method."):
-                params[key[len("method."):]] = value
+            for prefix in SWEPT_PREFIXES:
+                if key.startswith(prefix):
+                    params[key[len(prefix):]] = value
         split = str((rec.raw.get("config") or {}).get("split", "test"))
         results.append(GridResult(rec.path / "metrics.json", params, rec.status,
                                   dict(rec.metrics), split))
