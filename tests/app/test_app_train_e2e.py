@@ -43,6 +43,20 @@ def test_resume_equals_uninterrupted(compose, tmp_path: Path) -> None:
     assert full["metrics"]["val/psnr"] == pytest.approx(resumed["metrics"]["val/psnr"], abs=1e-4)
 
 
+def test_last_checkpoint_is_the_last_epoch_even_when_it_is_not_the_best(compose,
+                                                                        tmp_path: Path) -> None:
+    """last.ckpt follows every epoch; the best checkpoint only the improvements. (Lightning's own
+    save_last rewrites last.ckpt only in epochs that also write a best checkpoint.)"""
+    # Monitoring the epoch number with mode=min makes epoch 0 the best and every later one worse.
+    record = _train(compose, tmp_path, "trainer.max_epochs=3",
+                    "callbacks.model_checkpoint.monitor=epoch",
+                    "callbacks.model_checkpoint.mode=min")
+    assert Path(record["best_checkpoint"]).name == "epoch_000.ckpt"
+    last = load_checkpoint(tmp_path / "checkpoints" / "last.ckpt")
+    assert last["epoch"] == 2
+    assert last["global_step"] == 3 * load_checkpoint(record["best_checkpoint"])["global_step"]
+
+
 def _assert_nested_close(a, b) -> None:
     if isinstance(a, torch.Tensor):
         torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
