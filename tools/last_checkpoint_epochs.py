@@ -16,19 +16,18 @@ Exit status 0; a run without ``last.ckpt`` or without a CSV log is listed with `
 from __future__ import annotations
 
 import argparse
-import csv
+import sys
 from pathlib import Path
 
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from screen_recipes import validation_rows  # noqa: E402
+
 
 def last_validated_epoch(run: Path) -> int | None:
-    """The highest epoch with a ``val/psnr`` row in the run's CSV logs, or None."""
-    epochs = []
-    for log in run.glob("csv/**/metrics.csv"):
-        with log.open(newline="") as fh:
-            epochs += [int(r["epoch"]) for r in csv.DictReader(fh)
-                       if r.get("val/psnr") and r.get("epoch")]
+    """The highest epoch with a ``val/psnr`` row in the run's CSV log, or None."""
+    epochs = [int(r["epoch"]) for r in validation_rows(run) or [] if r.get("epoch")]
     return max(epochs) if epochs else None
 
 

@@ -77,13 +77,21 @@ def eval_scores(log_dir: Path, task: str) -> tuple[float, float] | None:
     return float(metrics["psnr"]), float(metrics["ssim"])
 
 
+def validation_rows(run: Path) -> list[dict[str, str]] | None:
+    """The rows with a ``val/psnr`` of a training run's csv log, or None without a log."""
+    files = list(run.glob("csv/metrics.csv"))
+    if not files:
+        return None
+    with files[0].open(newline="") as fh:
+        return [r for r in csv.DictReader(fh) if r.get("val/psnr")]
+
+
 def training_progress(log_dir: Path, task: str) -> tuple[int | None, float | None]:
     """(epochs completed, last validation PSNR) from a training run's csv log."""
     run = latest_run(log_dir, task)
-    files = list(run.glob("csv/metrics.csv")) if run else []
-    if not files:
+    rows = validation_rows(run) if run else None
+    if rows is None:
         return None, None
-    rows = [r for r in csv.DictReader(files[0].open()) if r.get("val/psnr")]
     if not rows:
         return 0, None
     return int(rows[-1]["epoch"]) + 1, float(rows[-1]["val/psnr"])

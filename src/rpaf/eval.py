@@ -43,13 +43,13 @@ def build_smoother(cfg: DictConfig, device: torch.device) -> Any:
     from rpaf.evaluation import Smoother
 
     ckpt, method = cfg.get("ckpt_path"), cfg.get("method")
+    overrides = {k: v for k, v in (cfg.get("model_overrides") or {}).items() if v is not None}
     if (ckpt is None) == (method is None):
         raise ConfigError(
             "rpaf-eval needs exactly one of ckpt_path=<file.ckpt> or method=<name> "
             f"(got ckpt_path={ckpt!r}, method={'set' if method is not None else None})"
         )
     if ckpt is not None:
-        overrides = {k: v for k, v in (cfg.get("model_overrides") or {}).items() if v is not None}
         net = load_network(ckpt, map_location=device, overrides=overrides)
         n = int(cfg.get("self_ensemble", 1) or 1)
         from rpaf.models import SELF_ENSEMBLE_SIZES
@@ -63,7 +63,7 @@ def build_smoother(cfg: DictConfig, device: torch.device) -> Any:
                         overlap=int(cfg.get("overlap", 64)), self_ensemble=n)
     if int(cfg.get("self_ensemble", 1) or 1) != 1:
         raise ConfigError("self_ensemble applies to networks (ckpt_path=...), not to method=...")
-    if any(v is not None for v in (cfg.get("model_overrides") or {}).values()):
+    if overrides:
         raise ConfigError("model_overrides applies to networks (ckpt_path=...), not to method=...")
     fn = build_method(method)
     return Smoother(fn, name=str(getattr(fn, "name", type(fn).__name__)))
