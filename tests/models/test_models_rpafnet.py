@@ -91,6 +91,7 @@ def test_forward_rejects_too_small_input() -> None:
         ({"widths": [8, 100], "head_dim": 32}, "attention heads"),
         ({"out_channels": 1}, "residual"),
         ({"encoder_act": "tanh"}, "encoder_act"),
+        ({"encoder_norm": "layer"}, "encoder_norm"),
         ({"mlp_ratio": 0}, "mlp_ratio"),
         ({"infer_chunk": 0}, "infer_chunk"),
     ],
@@ -155,9 +156,10 @@ def test_residual_switch() -> None:
         torch.testing.assert_close(m(x), x + plain(x))
 
 
-def test_gradients_reach_every_parameter() -> None:
+@pytest.mark.parametrize("encoder_norm", ["none", "batch", "group"])
+def test_gradients_reach_every_parameter(encoder_norm: str) -> None:
     torch.manual_seed(0)
-    m = RPAFNet(**TINY).train()
+    m = RPAFNet(**TINY, encoder_norm=encoder_norm).train()
     x = torch.rand(2, 3, 21, 18, requires_grad=True)
     m(x).square().mean().backward()
     for name, p in m.named_parameters():
@@ -281,3 +283,57 @@ def test_drl_fusion_enhance_keeps_the_skip() -> None:
         assert not torch.allclose(enhance(x), y)
     with pytest.raises(ValueError, match="model.drl_fusion='sum'"):
         RPAFNet(**TINY, drl_fusion="sum")
+
+
+def _encoder_outputs(m: RPAFNet, x: torch.Tensor) -> list[torch.Tensor]:
+    """Each encoder level's output before its activation (LDSC, then the optional norm)."""
+    outs: list[torch.Tensor] = []
+    for norm in m.encoder_norms:
+        norm.register_forward_hook(lambda _m, _i, o: outs.append(o.detach()))
+    with torch.no_grad():
+        m(x)
+    return outs
+
+
+def test_encoder_norm_none_is_the_paper_network() -> None:
+    # No parameters or buffers added: state dicts of networks trained before the key existed load.
+    torch.manual_seed(0)
+    old = RPAFNet(**TINY)
+    new = RPAFNet(**TINY, encoder_norm="none")
+    assert set(new.state_dict()) == set(old.state_dict())
+    assert all(isinstance(n, nn.Identity) for n in new.encoder_norms)
+
+
+@pytest.mark.parametrize("kind", ["batch", "group"])
+def test_encoder_norm_bounds_each_level(kind: str) -> None:
+    # Encoder weights scaled up 4x per layer make activations grow with depth without the
+    # norm; with it every level's pre-activation output has zero mean and unit variance.
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 24, 24)
+    grown = {}
+    for name in ("none", kind):
+        m = RPAFNet(**TINY, encoder_norm=name).train()
+        with torch.no_grad():
+            for p in m.encoders.parameters():
+                p.mul_(4.0)
+        grown[name] = _encoder_outputs(m, x)
+    stds = [o.std().item() for o in grown["none"]]
+    assert stds[-1] > 10 * stds[0]
+    for o in grown[kind]:
+        dims = (0, 2, 3) if kind == "batch" else (1, 2, 3)
+        torch.testing.assert_close(o.mean(dims), torch.zeros_like(o.mean(dims)), atol=1e-4, rtol=0)
+        torch.testing.assert_close(
+            o.var(dims, correction=0), torch.ones_like(o.mean(dims)), atol=1e-2, rtol=0)
+    m = RPAFNet(**TINY, encoder_norm=kind)
+    assert n_params(m) == n_params(RPAFNet(**TINY)) + 2 * sum(TINY["widths"])
+
+
+def test_encoder_norm_from_the_hydra_config() -> None:
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=["model=rpafnet_lite",
+                                                      "model.encoder_norm=group"])
+    net = instantiate(cfg.model)
+    assert all(isinstance(n, nn.GroupNorm) and n.num_groups == 1 for n in net.encoder_norms)

@@ -25,6 +25,7 @@ __all__ = [
     "TransBlock",
     "Upsample",
     "make_activation",
+    "make_encoder_norm",
 ]
 
 
@@ -38,6 +39,28 @@ def make_activation(name: str) -> nn.Module:
     if name not in table:
         raise ValueError(
             f"activation {name!r} is not one of {sorted(table)}; fix model.encoder_act"
+        )
+    return table[name]()
+
+
+def make_encoder_norm(name: str, channels: int) -> nn.Module:
+    """Return the normalisation after an encoder level called ``name`` (not in the paper).
+
+    ``none`` (the paper: no normalisation in the encoder), ``batch`` (``BatchNorm2d``) or
+    ``group`` (``GroupNorm`` with one group: each image's whole feature map, so no batch
+    statistics and no train/eval difference).
+
+    Raises:
+        ValueError: For any other name.
+    """
+    table = {
+        "none": nn.Identity,
+        "batch": lambda: nn.BatchNorm2d(channels),
+        "group": lambda: nn.GroupNorm(1, channels),
+    }
+    if name not in table:
+        raise ValueError(
+            f"encoder normalisation {name!r} is not one of {sorted(table)}; fix model.encoder_norm"
         )
     return table[name]()
 
