@@ -41,7 +41,8 @@ def test_empty_or_all_failed(tmp_path: Path) -> None:
     assert main([str(tmp_path)]) == 1
 
 
-def test_network_inference_keys_are_grid_parameters(tmp_path: Path) -> None:
+def test_network_inference_keys_are_grid_parameters(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """``rpaf-eval -m ckpt_path=... model_overrides.refine_kernel=5,9`` ranks like a method grid."""
     for i, (kernel, psnr) in enumerate([("5", 31.0), ("9", 31.5)]):
         d = tmp_path / str(i)
@@ -51,3 +52,13 @@ def test_network_inference_keys_are_grid_parameters(tmp_path: Path) -> None:
             "overrides": ["ckpt_path=a.ckpt", f"model_overrides.refine_kernel={kernel}"]}))
     assert [r.params for r in rank(load_grid(tmp_path))] == [{"refine_kernel": "9"},
                                                               {"refine_kernel": "5"}]
+    # The chosen point is printed as the overrides that reproduce it, with their own prefix.
+    assert main([str(tmp_path)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "best: model_overrides.refine_kernel=9"
+
+
+def test_method_grid_best_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _job(tmp_path, 0, "0.01", 30.0)
+    _job(tmp_path, 1, "0.04", 32.5)
+    assert main([str(tmp_path)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "best: method.lam=0.04"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 #: Override prefixes whose keys are the grid's parameters.
@@ -34,6 +34,8 @@ class GridResult:
         status: ``ok`` or ``failed``.
         metrics: Its metric means (empty when failed).
         split: The evaluated split.
+        prefixes: Each parameter's override prefix (``method.`` or ``model_overrides.``), so
+            the chosen setting can be printed as the overrides that reproduce it.
     """
 
     path: Path
@@ -41,6 +43,11 @@ class GridResult:
     status: str
     metrics: dict[str, float]
     split: str
+    prefixes: dict[str, str] = field(default_factory=dict)
+
+    def as_overrides(self) -> str:
+        """The grid point as command-line overrides, e.g. ``model_overrides.refine_kernel=11``."""
+        return " ".join(f"{self.prefixes.get(k, 'method.')}{k}={v}" for k, v in self.params.items())
 
 
 def load_grid(root: str | Path) -> list[GridResult]:
@@ -54,15 +61,16 @@ def load_grid(root: str | Path) -> list[GridResult]:
     runs = collect_runs(Path(root))
     results = []
     for rec in sorted([*runs.ok, *runs.failed], key=lambda r: str(r.path)):
-        params = {}
+        params, prefixes = {}, {}
         for item in rec.overrides:
             key, _, value = item.partition("=")
             for prefix in SWEPT_PREFIXES:
                 if key.startswith(prefix):
                     params[key[len(prefix):]] = value
+                    prefixes[key[len(prefix):]] = prefix
         split = str((rec.raw.get("config") or {}).get("split", "test"))
         results.append(GridResult(rec.path / "metrics.json", params, rec.status,
-                                  dict(rec.metrics), split))
+                                  dict(rec.metrics), split, prefixes))
     if not results:
         raise FileNotFoundError(
             f"no metrics.json below {root}: pass the multirun folder of an "
@@ -118,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not best:
         print("no job of this grid succeeded")
         return 1
-    print("best: " + " ".join(f"method.{k}={v}" for k, v in best[0].params.items()))
+    print("best: " + best[0].as_overrides())
     return 0
 
 
