@@ -51,6 +51,18 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return ckpt
 
 
+#: RPAFNet config keys added after networks had been trained, with the value that rebuilds a
+#: network written before the key existed: ``drl_fusion`` (those networks fused [p, DRL(p, e)]),
+#: ``encoder_norm`` (no encoder normalisation), ``refine_kernel``/``refine_eps`` (no output
+#: filter). Filling them in makes old and new checkpoints of one architecture compare equal.
+RPAFNET_KEYS_ADDED_LATER: dict[str, Any] = {
+    "drl_fusion": "replace",
+    "encoder_norm": "none",
+    "refine_kernel": 0,
+    "refine_eps": 1.0e-3,
+}
+
+
 def model_config(ckpt: dict[str, Any], path: str | Path = "<checkpoint>") -> dict[str, Any]:
     """The ``model`` config (with ``_target_``) stored by :class:`rpaf.lit.LitRPAF`."""
     try:
@@ -61,9 +73,9 @@ def model_config(ckpt: dict[str, Any], path: str | Path = "<checkpoint>") -> dic
             f"rpaf-train, so the network cannot be rebuilt from it"
         ) from err
     cfg = dict(cfg)
-    if str(cfg.get("_target_", "")).endswith("RPAFNet") and "drl_fusion" not in cfg:
-        # Written before `model.drl_fusion` existed: those networks fused [p, DRL(p, e)].
-        cfg["drl_fusion"] = "replace"
+    if str(cfg.get("_target_", "")).endswith("RPAFNet"):
+        for key, value in RPAFNET_KEYS_ADDED_LATER.items():
+            cfg.setdefault(key, value)
     return cfg
 
 

@@ -81,6 +81,18 @@ def test_rpafnet_checkpoints_from_before_drl_fusion_load_as_replace() -> None:
     assert model_config(new)["drl_fusion"] == "enhance"
 
 
+def test_keys_added_later_compare_equal_to_their_old_behaviour() -> None:
+    """A network trained before ``model.encoder_norm`` existed has the config of one trained
+    after it with ``encoder_norm: none`` (tools/interpolate_checkpoints.py compares them)."""
+    base = {"_target_": "rpaf.models.RPAFNet", "widths": [4, 6], "drl_fusion": "enhance"}
+    old = {"hyper_parameters": {"config": {"model": dict(base)}}}
+    new = {"hyper_parameters": {"config": {"model": {**base, "encoder_norm": "none",
+                                                     "refine_kernel": 0}}}}
+    assert model_config(old) == model_config(new)
+    normed = {"hyper_parameters": {"config": {"model": {**base, "encoder_norm": "group"}}}}
+    assert model_config(normed) != model_config(old)
+
+
 def _net_ckpt(path: Path, net: torch.nn.Module) -> Path:
     torch.save({"state_dict": {f"net.{k}": v for k, v in net.state_dict().items()}}, path)
     return path
