@@ -73,28 +73,32 @@ def test_resolver_in_a_config(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_natural_stages_chain_through_the_log_folder(compose, tmp_path: Path) -> None:
-    """Stage 2 (cpu_mini_natural_ft) starts from stage 1's last.ckpt without a path given."""
+@pytest.mark.parametrize("stages", [("cpu_mini_natural", "cpu_mini_natural_ft"),
+                                    ("cpu_mini", "cpu_mini_ft")])
+def test_natural_stages_chain_through_the_log_folder(
+        compose, tmp_path: Path, stages: tuple[str, str]) -> None:
+    """Stage 2 (cpu_mini_natural_ft, cpu_mini_ft) starts from stage 1's last.ckpt without a
+    path given."""
     from omegaconf import open_dict
 
     tiny = ["logger=[]", "callbacks.progress_bar=null", "callbacks.image_panels=null",
             "trainer.enable_model_summary=false", "data.n_train=4", "data.n_val=2",
             "data.size=32", "trainer.max_epochs=1", "test=false", "evaluate=false", "seed=5"]
     runs = []
-    for exp in ("cpu_mini_natural", "cpu_mini_natural_ft"):
+    for exp in stages:
         cfg = compose("train", [f"experiment={exp}", *tiny], tmp_path / exp / "runs" / "r")
         with open_dict(cfg):
             cfg.paths.log_dir = str(tmp_path)
         runs.append(run_training(cfg))
     first, second = runs
     assert first["status"] == second["status"] == "ok"
-    parent = tmp_path / "cpu_mini_natural" / "runs" / "r" / "checkpoints" / "last.ckpt"
+    parent = tmp_path / stages[0] / "runs" / "r" / "checkpoints" / "last.ckpt"
     assert second["config"]["init_weights"] == str(parent)
     assert second["config"]["data"]["photo_paint"] == "plane"
     assert second["config"]["loss"]["flat_fine_weight"] == 6.0
     # Another seed has no stage-1 run to start from: refused at start-up, naming the seed.
-    cfg = compose("train", ["experiment=cpu_mini_natural_ft", *tiny, "seed=6"],
-                  tmp_path / "cpu_mini_natural_ft" / "runs" / "r6")
+    cfg = compose("train", [f"experiment={stages[1]}", *tiny, "seed=6"],
+                  tmp_path / stages[1] / "runs" / "r6")
     with open_dict(cfg):
         cfg.paths.log_dir = str(tmp_path)
     with pytest.raises(InterpolationResolutionError, match="seed=6"):

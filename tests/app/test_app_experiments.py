@@ -44,8 +44,8 @@ def _fresh_checkpoint(cfg, path: Path) -> Path:
 
 
 def test_experiments_exist() -> None:
-    assert {"paper", "cpu_mini", "cpu_mini_natural", "cpu_mini_natural_ft", "quickstart",
-            "smoke"} <= set(EXPERIMENTS)
+    assert {"paper", "cpu_mini", "cpu_mini_ft", "cpu_mini_natural", "cpu_mini_natural_ft",
+            "quickstart", "smoke"} <= set(EXPERIMENTS)
 
 
 @pytest.mark.slow
