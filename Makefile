@@ -19,7 +19,7 @@ endif
 # Pin for every later pip call: pip never upgrades torch past what is installed.
 PIP_CONSTRAINT_FILE := $(VENV)/torch-constraint.txt
 
-.PHONY: help install main test test-fast lint format clean train train-natural sweep reproduce-tables bench strip-notebooks
+.PHONY: help install main test test-fast lint format clean train train-natural train-mini-soup sweep reproduce-tables bench strip-notebooks
 
 SCALE ?= smoke
 
@@ -50,6 +50,17 @@ train: install ## train with Hydra overrides: make train ARGS="experiment=cpu_mi
 train-natural: install ## natural-image recipe, both stages (~95 min on a CPU core): ARGS="seed=1"
 	$(VENV)/bin/rpaf-train experiment=cpu_mini_natural $(ARGS)
 	$(VENV)/bin/rpaf-train experiment=cpu_mini_natural_ft $(ARGS)
+
+SEED ?= 0
+LOG_DIR ?= logs
+SOUP_ALPHA ?= 0.75
+
+train-mini-soup: install ## cpu_mini, its natural fine-tune, weights interpolated (~75 min on a CPU core): SEED=1
+	$(VENV)/bin/rpaf-train experiment=cpu_mini seed=$(SEED) paths.log_dir=$(LOG_DIR) $(ARGS)
+	$(VENV)/bin/rpaf-train experiment=cpu_mini_ft seed=$(SEED) paths.log_dir=$(LOG_DIR) $(ARGS)
+	$(PY) tools/interpolate_checkpoints.py $(LOG_DIR)/cpu_mini $(LOG_DIR)/cpu_mini_ft --seed $(SEED) \
+	  --alpha $(SOUP_ALPHA) -o $(LOG_DIR)/cpu_mini_soup/seed_$(SEED)
+	@echo "evaluate: rpaf-eval ckpt_path=$(LOG_DIR)/cpu_mini_soup/seed_$(SEED)/alpha_$(SOUP_ALPHA).ckpt model_overrides.refine_kernel=11 data=..."
 
 sweep-%: install ## run a paper ablation sweep, e.g. make sweep-alpha_beta ARGS="seed=0,1,2"
 	$(VENV)/bin/rpaf-train -m sweep=$* $(ARGS)

@@ -12,6 +12,10 @@ The output is a checkpoint that ``rpaf-eval``, ``rpaf-smooth`` and the tools loa
 
     python tools/interpolate_checkpoints.py A.ckpt B.ckpt --alpha 0.25 0.5 -o soups/
     rpaf-eval ckpt_path=soups/alpha_0.25.ckpt data=real_pairs data.root=data/real_pairs
+
+A or B may also be a task's log folder (``logs/cpu_mini``) with ``--seed N``: the ``last.ckpt``
+of its newest finished run with that seed is used (as ``init_weights`` of the two-stage
+experiments finds it; ``make train-mini-soup`` chains the three steps this way).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Any
 import torch
 
 from rpaf.checkpoints import CheckpointError, load_checkpoint, model_config, net_state
+from rpaf.config_resolvers import last_checkpoint
 from rpaf.utils.runinfo import atomic_write
 
 
@@ -66,7 +71,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--alpha", type=float, nargs="+", required=True,
                     help="weights of B in [0, 1] (values outside extrapolate: refused)")
     ap.add_argument("-o", "--out", type=Path, required=True, help="output folder")
+    ap.add_argument("--seed", type=int, default=None,
+                    help="with a task log folder as A or B: the seed of the run to take")
     args = ap.parse_args(argv)
+    for name in ("a", "b"):
+        path = getattr(args, name)
+        if path.is_dir():
+            if args.seed is None:
+                raise SystemExit(f"{path} is a folder: pass --seed N to take the last.ckpt of "
+                                 "its newest finished run with that seed, or name a .ckpt file")
+            try:
+                setattr(args, name, Path(last_checkpoint(path, args.seed)))
+            except FileNotFoundError as err:
+                raise SystemExit(str(err)) from err
+            print(f"{name.upper()}: {getattr(args, name)}")
     bad = [a for a in args.alpha if not 0.0 <= a <= 1.0]
     if bad:
         raise SystemExit(f"--alpha {bad}: each value must lie in [0, 1]")

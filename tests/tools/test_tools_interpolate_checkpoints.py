@@ -70,3 +70,25 @@ def test_alpha_outside_unit_interval_refused(tmp_path: Path, load_tool) -> None:
     a = _ckpt(tmp_path / "a.ckpt", 0)
     with pytest.raises(SystemExit, match=r"\[1\.5\]"):
         tool.main([str(a), str(a), "--alpha", "0.5", "1.5", "-o", str(tmp_path)])
+
+
+def test_task_folders_with_a_seed(tmp_path: Path, load_tool) -> None:
+    """``A``/``B`` as task log folders + ``--seed``: the newest finished run of that seed."""
+    import json
+
+    tool = load_tool("interpolate_checkpoints")
+    for task, seed in (("stage1", 0), ("stage1", 1), ("stage2", 1)):
+        run = tmp_path / task / "runs" / f"r{seed}"
+        (run / "checkpoints").mkdir(parents=True)
+        _ckpt(run / "checkpoints" / "last.ckpt", seed + (10 if task == "stage2" else 0))
+        (run / "metrics.json").write_text(json.dumps({"status": "ok", "seed": seed}))
+    out = tmp_path / "soups"
+    args = [str(tmp_path / "stage1"), str(tmp_path / "stage2"), "--alpha", "0", "-o", str(out)]
+    assert tool.main([*args, "--seed", "1"]) == 0
+    want = torch.load(tmp_path / "stage1" / "runs" / "r1" / "checkpoints" / "last.ckpt")
+    torch.testing.assert_close(torch.load(out / "alpha_0.ckpt")["state_dict"]["net.weight"],
+                               want["state_dict"]["net.weight"])
+    with pytest.raises(SystemExit, match="--seed"):
+        tool.main(args)
+    with pytest.raises(SystemExit, match="seed=0"):  # stage 2 never ran with seed 0
+        tool.main([*args, "--seed", "0"])
