@@ -73,7 +73,9 @@ class RPAFNet(nn.Module):
       the encoder's activations grow with depth (about 5x per level in a trained
       ``cpu_mini`` network: ~1 at level 0, ~4e4 at level 7); ``encoder_norm`` (not in the
       paper, default ``none``) puts a ``batch`` or ``group`` normalisation between each LDSC
-      and its activation.
+      and its activation. ``group`` normalises by each image's own statistics, so under
+      :func:`rpaf.models.tiling.tiled_forward` each tile uses its own (tiles of a large image
+      then differ slightly from one whole-image pass).
     * **Decoder**, level ``l = L-2 .. 0``: ``CTUM`` takes ``d_{l+1}`` (``e_{L-1}`` at the
       bottom) and returns ``p_l`` at ``e_l``'s exact size and width; ``DRL`` forms
       ``normalize(p_l - e_l)``; ``d_l = Conv1x1([p_l, DRL(p_l, e_l)])`` with
