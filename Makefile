@@ -55,12 +55,13 @@ SEED ?= 0
 LOG_DIR ?= logs
 SOUP_ALPHA ?= 0.75
 
-train-mini-soup: install ## cpu_mini, its natural fine-tune, weights interpolated (~75 min on a CPU core): SEED=1
+train-mini-soup: install ## cpu_mini, then its natural fine-tune mixed with it (~75 min on a CPU core): SEED=1
 	$(VENV)/bin/rpaf-train experiment=cpu_mini seed=$(SEED) paths.log_dir=$(LOG_DIR) $(ARGS)
-	$(VENV)/bin/rpaf-train experiment=cpu_mini_ft seed=$(SEED) paths.log_dir=$(LOG_DIR) $(ARGS)
-	$(PY) tools/interpolate_checkpoints.py $(LOG_DIR)/cpu_mini $(LOG_DIR)/cpu_mini_ft --seed $(SEED) \
-	  --alpha $(SOUP_ALPHA) -o $(LOG_DIR)/cpu_mini_soup/seed_$(SEED)
-	@echo "evaluate: rpaf-eval ckpt_path=$(LOG_DIR)/cpu_mini_soup/seed_$(SEED)/alpha_$(SOUP_ALPHA).ckpt model_overrides.refine_kernel=11 data=..."
+	$(VENV)/bin/rpaf-train experiment=cpu_mini_ft seed=$(SEED) paths.log_dir=$(LOG_DIR) \
+	  init_weights_mix=$(SOUP_ALPHA) $(ARGS)
+	@$(PY) -c "from pathlib import Path; from rpaf.config_resolvers import last_checkpoint as l; \
+	  c = Path(l('$(LOG_DIR)/cpu_mini_ft', $(SEED))).with_name('mixed.ckpt'); \
+	  print(f'network: {c}\nevaluate: rpaf-eval ckpt_path={c} model_overrides.refine_kernel=11 data=...')"
 
 sweep-%: install ## run a paper ablation sweep, e.g. make sweep-alpha_beta ARGS="seed=0,1,2"
 	$(VENV)/bin/rpaf-train -m sweep=$* $(ARGS)

@@ -15,7 +15,8 @@ The output is a checkpoint that ``rpaf-eval``, ``rpaf-smooth`` and the tools loa
 
 A or B may also be a task's log folder (``logs/cpu_mini``) with ``--seed N``: the ``last.ckpt``
 of its newest finished run with that seed is used (as ``init_weights`` of the two-stage
-experiments finds it; ``make train-mini-soup`` chains the three steps this way).
+experiments finds it). ``rpaf-train init_weights=A init_weights_mix=ALPHA ...`` writes one such
+mix at the end of the fine-tune itself (``checkpoints/mixed.ckpt``; ``experiment=cpu_mini_ft``).
 """
 
 from __future__ import annotations
@@ -26,28 +27,16 @@ from typing import Any
 
 import torch
 
-from rpaf.checkpoints import CheckpointError, load_checkpoint, model_config, net_state
+from rpaf.checkpoints import (
+    CheckpointError,
+    interpolate_states,
+    load_checkpoint,
+    model_config,
+    net_state,
+    weights_checkpoint,
+)
 from rpaf.config_resolvers import last_checkpoint
 from rpaf.utils.runinfo import atomic_write
-
-
-def interpolate_states(a: dict[str, Any], b: dict[str, Any], alpha: float) -> dict[str, Any]:
-    """``(1 - alpha) * a + alpha * b`` for float tensors, ``b``'s value for the others.
-
-    Raises:
-        CheckpointError: when the two states do not hold the same keys and shapes.
-    """
-    if set(a) != set(b):
-        diff = sorted(set(a) ^ set(b))
-        raise CheckpointError(f"the two networks differ in their parameters: {diff[:5]}")
-    out = {}
-    for key, va in a.items():
-        vb = b[key]
-        if va.shape != vb.shape:
-            raise CheckpointError(
-                f"parameter {key} has shape {tuple(va.shape)} in A and {tuple(vb.shape)} in B")
-        out[key] = torch.lerp(va, vb.to(va.dtype), alpha) if va.is_floating_point() else vb.clone()
-    return out
 
 
 def interpolate(path_a: Path, path_b: Path, alpha: float) -> dict[str, Any]:
@@ -58,9 +47,8 @@ def interpolate(path_a: Path, path_b: Path, alpha: float) -> dict[str, Any]:
             f"{path_a} and {path_b} were trained with different model configs; only networks "
             "of one architecture (ideally B fine-tuned from A) can be interpolated")
     mixed = interpolate_states(net_state(ckpt_a, path_a), net_state(ckpt_b, path_b), alpha)
-    return {"state_dict": {f"net.{k}": v for k, v in mixed.items()},
-            "hyper_parameters": ckpt_a["hyper_parameters"],
-            "interpolation": {"a": str(path_a), "b": str(path_b), "alpha": alpha}}
+    return weights_checkpoint(mixed, ckpt_a["hyper_parameters"],
+                              interpolation={"a": str(path_a), "b": str(path_b), "alpha": alpha})
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -173,3 +173,47 @@ def load_init_weights(net: nn.Module, path: str | Path) -> nn.Module:
         )
     net.load_state_dict(state)
     return net
+
+
+def interpolate_states(a: Mapping[str, torch.Tensor], b: Mapping[str, torch.Tensor],
+                       alpha: float) -> dict[str, torch.Tensor]:
+    """``(1 - alpha) * a + alpha * b`` for float tensors, ``b``'s value for the others.
+
+    Weight-space ensembling of a network ``a`` and its fine-tune ``b`` (robust fine-tuning by
+    weight interpolation, Wortsman et al., CVPR 2022; not in the paper). Integer buffers (e.g.
+    BatchNorm's batch counter) are taken from ``b``. The result is on ``a``'s devices/dtypes.
+
+    Raises:
+        CheckpointError: when ``alpha`` lies outside [0, 1] (extrapolation is refused) or the two
+            states do not hold the same keys and shapes.
+    """
+    if not 0.0 <= alpha <= 1.0:
+        raise CheckpointError(f"interpolation weight alpha={alpha!r} must lie in [0, 1]")
+    if set(a) != set(b):
+        diff = sorted(set(a) ^ set(b))
+        raise CheckpointError(f"the two networks differ in their parameters: {diff[:5]}")
+    out = {}
+    for key, va in a.items():
+        vb = b[key]
+        if va.shape != vb.shape:
+            raise CheckpointError(
+                f"parameter {key} has shape {tuple(va.shape)} in A and {tuple(vb.shape)} in B")
+        vb = vb.to(device=va.device, dtype=va.dtype)
+        out[key] = torch.lerp(va, vb, alpha) if va.is_floating_point() else vb.clone()
+    return out
+
+
+def weights_checkpoint(state: Mapping[str, torch.Tensor], hyper_parameters: Any,
+                       **info: Any) -> dict[str, Any]:
+    """A weights-only checkpoint dict that :func:`load_network` (``rpaf-eval``) reads.
+
+    Args:
+        state: The network's state dict (without the ``net.`` prefix).
+        hyper_parameters: The ``hyper_parameters`` of the run that built the network (its
+            stored config rebuilds the architecture).
+        **info: Extra top-level entries (e.g. ``interpolation={...}``: how it was made).
+
+    No optimiser, schedule or loop state: such a checkpoint cannot be resumed.
+    """
+    return {"state_dict": {f"net.{k}": v.detach().cpu() for k, v in state.items()},
+            "hyper_parameters": hyper_parameters, **info}

@@ -68,12 +68,26 @@ def check_config(cfg: DictConfig) -> None:
             problems.append(f"{rule.key}={value!r} is out of range: expected {rule.expect}")
     if cfg.get("seed") is not None and not isinstance(cfg.seed, int):
         problems.append(f"seed={cfg.seed!r} must be an integer (or null for no seeding)")
-    if cfg.get("init_weights") and cfg.get("ckpt_path") and cfg.get("train", True):
+    mix = cfg.get("init_weights_mix")
+    if mix is not None:
+        if not cfg.get("init_weights"):
+            problems.append(
+                f"init_weights_mix={mix!r} needs init_weights=PATH (the network to mix the "
+                "trained weights with); set init_weights or init_weights_mix=null")
+        elif not isinstance(mix, (int, float)) or isinstance(mix, bool) or not 0 <= mix <= 1:
+            problems.append(f"init_weights_mix={mix!r} is out of range: expected a number in "
+                            "[0, 1] (the weight of the trained network)")
+        if not cfg.get("train", True):
+            problems.append(f"init_weights_mix={mix!r} needs train=true: it mixes the weights "
+                            "a training run ends with")
+    if (cfg.get("init_weights") and cfg.get("ckpt_path") and cfg.get("train", True)
+            and mix is None):
         problems.append(
             f"init_weights={cfg.init_weights!r} and ckpt_path={cfg.ckpt_path!r} are both set: "
             "ckpt_path resumes a run (weights, optimiser, schedule, GELR state), init_weights "
             "starts a new run from a checkpoint's weights; set only one (to resume a fine-tuning "
-            "run such as experiment=cpu_mini_natural_ft, add init_weights=null)"
+            "run such as experiment=cpu_mini_natural_ft, add init_weights=null; with "
+            "init_weights_mix, init_weights names the mix partner of the resumed run)"
         )
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))

@@ -103,10 +103,13 @@ def run_training(cfg: DictConfig) -> dict[str, Any]:
             record["metrics_unavailable"] = dict(suite.no_reference.unavailable)
         datamodule = build_datamodule(cfg)
         net = build_net(cfg)
+        init_state = None
         if cfg.get("init_weights"):
             from rpaf.checkpoints import load_init_weights
 
-            load_init_weights(net, cfg.init_weights)
+            load_init_weights(net, cfg.init_weights)  # checks the architecture, also on resume
+            if cfg.get("init_weights_mix") is not None:
+                init_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
             log.info("network weights initialised from %s", cfg.init_weights)
         lambda1 = float(OmegaConf.select(cfg, "loss.lambda1", default=0.0) or 0.0)
         gelr = build_gelr(cfg, lambda1)
@@ -124,6 +127,9 @@ def run_training(cfg: DictConfig) -> dict[str, Any]:
         metrics = record["metrics"] = _scalar_metrics(trainer.callback_metrics)
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         record["best_checkpoint"] = best or None
+        if init_state is not None:
+            record["mixed_checkpoint"] = str(_mix_with_init(cfg, lit, init_state, trainer))
+            best = ""  # test and evaluate the mixed network (the weights now in lit.net)
         if cfg.get("test"):
             ckpt = (best or None) if cfg.get("train") else cfg.get("ckpt_path")
             trainer.test(lit, datamodule=datamodule, ckpt_path=ckpt, weights_only=True)
@@ -144,6 +150,32 @@ def run_training(cfg: DictConfig) -> dict[str, Any]:
             atomic_write_json(out_dir / "metrics.json", record)
         _finish_wandb()
     return record
+
+
+def _mix_with_init(cfg: DictConfig, lit: Any, init_state: dict[str, torch.Tensor],
+                   trainer: Any) -> Path:
+    """Replace ``lit.net``'s weights by ``(1 - a) * init + a * trained``; save them.
+
+    ``a`` is ``cfg.init_weights_mix``; the trained weights are those the run ends with (the
+    last epoch's, as in ``last.ckpt``, which keeps the unmixed state for resuming). The mixed
+    network goes to ``checkpoints/mixed.ckpt`` (weights only, loadable by ``rpaf-eval``).
+    """
+    from rpaf.checkpoints import interpolate_states, weights_checkpoint
+    from rpaf.utils.runinfo import atomic_write
+
+    alpha = float(cfg.init_weights_mix)
+    trained = lit.net.state_dict()
+    mixed = interpolate_states({k: v.to(trained[k].device) for k, v in init_state.items()},
+                               trained, alpha)
+    lit.net.load_state_dict(mixed)
+    path = Path(cfg.paths.output_dir) / "checkpoints" / "mixed.ckpt"
+    if trainer.is_global_zero:
+        ckpt = weights_checkpoint(mixed, dict(lit.hparams),
+                                  interpolation={"a": str(cfg.init_weights), "b": "this run",
+                                                 "alpha": alpha})
+        atomic_write(path, lambda fh: torch.save(ckpt, fh))
+    log.info("weights mixed with init_weights (alpha=%g): %s", alpha, path)
+    return path
 
 
 def _evaluate(

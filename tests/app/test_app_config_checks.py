@@ -89,3 +89,20 @@ def test_init_weights_and_resume_together_are_refused() -> None:
     with pytest.raises(ConfigError, match="add init_weights=null"):  # resuming a fine-tune
         check_config(cfg)
     check_config(_cfg(init_weights="a.ckpt"))
+
+
+@pytest.mark.parametrize(("over", "match"), [
+    ({"init_weights_mix": 0.5}, r"init_weights_mix=0\.5 needs init_weights=PATH"),
+    ({"init_weights": "a.ckpt", "init_weights_mix": 1.5}, r"init_weights_mix=1\.5 is out of range"),
+    ({"init_weights": "a.ckpt", "init_weights_mix": "half"}, "init_weights_mix='half' is out"),
+    ({"init_weights": "a.ckpt", "init_weights_mix": 0.5, "train": False}, "needs train=true"),
+])
+def test_init_weights_mix_is_checked(over: dict, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        check_config(_cfg(**over))
+
+
+def test_resumed_fine_tune_may_name_its_mix_partner() -> None:
+    """With init_weights_mix, init_weights + ckpt_path is a resumed fine-tune, not a conflict."""
+    check_config(_cfg(init_weights="a.ckpt", ckpt_path="b.ckpt", init_weights_mix=0.75, train=True))
+    check_config(_cfg(init_weights="a.ckpt", init_weights_mix=0, train=True))

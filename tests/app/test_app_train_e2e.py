@@ -351,3 +351,39 @@ def test_init_weights_fine_tunes_from_a_checkpoint(compose, tmp_path: Path) -> N
     assert b["epoch"] == a["epoch"] == 0
     assert b["global_step"] == a["global_step"]
     assert any(not torch.equal(a["state_dict"][k], v) for k, v in b["state_dict"].items())
+
+
+def test_init_weights_mix_tests_and_saves_the_interpolated_network(compose,
+                                                                  tmp_path: Path) -> None:
+    """init_weights_mix=a: mixed.ckpt = (1 - a) * init + a * last.ckpt, and the test scores it."""
+    from rpaf.checkpoints import load_network, net_state
+
+    _train(compose, tmp_path / "first", "trainer.max_epochs=1")
+    init = tmp_path / "first" / "checkpoints" / "last.ckpt"
+    out = tmp_path / "tuned"
+    record = _train(compose, out, "trainer.max_epochs=1", f"init_weights={init}",
+                    "init_weights_mix=0.25", "test=true", "loss.lambda1=0")
+    assert record["status"] == "ok"
+    mixed_path = out / "checkpoints" / "mixed.ckpt"
+    assert record["mixed_checkpoint"] == str(mixed_path)
+    a = net_state(load_checkpoint(init))
+    b = net_state(load_checkpoint(out / "checkpoints" / "last.ckpt"))
+    mixed = net_state(load_checkpoint(mixed_path))
+    assert set(mixed) == set(a)
+    moved = 0
+    for key, va in a.items():
+        if va.is_floating_point():
+            torch.testing.assert_close(mixed[key], 0.75 * va + 0.25 * b[key], rtol=1e-5,
+                                       atol=1e-6, msg=key)
+            moved += int(not torch.equal(va, b[key]))
+        else:
+            assert torch.equal(mixed[key], b[key]), key
+    assert moved > 0, "the fine-tune changed no weight: the check would pass for any mix"
+    # The test metric is the mixed network's: rpaf-eval-style loading reproduces it exactly.
+    net = load_network(mixed_path)
+    cfg = compose("train", [*TINY, "trainer.max_epochs=1", "train=false", "test=true",
+                            f"init_weights={mixed_path}"], tmp_path / "check")
+    check = run_training(cfg)
+    assert check["metrics"]["test/psnr"] == pytest.approx(record["metrics"]["test/psnr"],
+                                                          abs=1e-5)
+    assert sum(p.numel() for p in net.parameters()) == record["num_parameters"]
