@@ -23,6 +23,11 @@ is ``sweep=<name> hydra.mode=RUN <its sweep values>``) writing into
   others go on; its table cells read ``failed`` and it is retried on the next call;
 - **unavailable data**: datasets whose root is missing are not evaluated; their cells read
   ``unavailable``;
+- **fine-tuned reference** (preset ``reference_finetune``: training overrides): each reference
+  network is fine-tuned from its ``last.ckpt`` (``init_weights``) once it exists; spec
+  evaluations with ``reference: finetuned`` score that network (its ``checkpoints/mixed.ckpt``
+  when the fine-tune mixes its weights with the start, else its ``last.ckpt``), the others the
+  reference itself; without the preset key those evaluations are not planned;
 - **shared runs**: sweep jobs whose resolved training config is the same (the paper's default
   point of each sweep) train once per seed; the other sweeps' tables read that run
   (:mod:`rpaf.shared_runs`; preset key ``share_runs: false`` trains each one).
@@ -69,6 +74,10 @@ SCALES = ("smoke", "mini", "paper")
 NEEDS_TARGET = frozenset({"gelr"})
 #: Method id of the trained network in specs.
 NETWORK = "rpafnet"
+#: Placeholder for the checkpoint of a job's reference network (filled in when it exists).
+REFERENCE_PLACEHOLDER = "<reference>"
+#: Spec eval key ``reference``: which network the ``rpafnet`` rows score.
+REFERENCE_STAGES = ("base", "finetuned")
 
 
 class ReproduceError(ValueError):
@@ -85,9 +94,10 @@ class Job:
         overrides: Hydra overrides (without ``paths.log_dir``, added at launch).
         tables: Spec ids this job feeds (for the plan display).
         label: Short description (the sweep values, or method and dataset).
-        needs_reference: Evaluates a reference network (waits for its checkpoint).
-        reference: The reference training job it evaluates (one per reference seed); None:
-            the ``reference`` given to :func:`run_plan`.
+        needs_reference: Needs a reference network's checkpoint (an evaluation of it, or the
+            fine-tune that starts from it): waits for it.
+        reference: The training job whose checkpoint it needs (one per reference seed, or the
+            fine-tune of one); None: the ``reference`` given to :func:`run_plan`.
         state: ``todo``, ``reused``, ``ok``, ``failed``, ``skipped`` or ``shared`` (the job's
             resolved config equals ``same_as``'s: it is not run, its tables read that run).
         run_dir: The run folder once known.
@@ -306,7 +316,19 @@ def plan_jobs(
         for seed in ref_seeds
     }
     reference = references[ref_seeds[0]]
-    need_reference = False
+    ft_ov = [str(o) for o in _as_list(preset.get("reference_finetune"))]
+    finetuned = {
+        seed: Job(
+            entry="train",
+            task_name="reference_ft",
+            overrides=["task_name=reference_ft", *ft_ov, f"seed={seed}",
+                       f"init_weights={REFERENCE_PLACEHOLDER}"],
+            label=f"fine-tuned reference network, seed={seed}",
+            needs_reference=True, reference=ref,
+        )
+        for seed, ref in references.items()
+    } if ft_ov else {}
+    need_reference = need_finetuned = False
     for spec in _wanted(specs, preset):
         if spec.sweep:
             if spec.sweep not in sweeps_cfg:
@@ -340,10 +362,19 @@ def plan_jobs(
                     common = [f"task_name={task}", *entry.overrides, *eval_ov,
                               *[str(o) for o in _as_list(ev.get("overrides"))]]
                     if method == NETWORK:
+                        stage = str(ev.get("reference", "base"))
+                        if stage not in REFERENCE_STAGES:
+                            raise ReproduceError(
+                                f"{spec.path}: evals reference={stage!r} is not one of "
+                                f"{list(REFERENCE_STAGES)}")
+                        if stage == "finetuned" and not finetuned:
+                            continue  # no fine-tune at this preset: the rows read "—"
                         need_reference = True
-                        for seed, ref in references.items():
+                        need_finetuned |= stage == "finetuned"
+                        targets = finetuned if stage == "finetuned" else references
+                        for seed, ref in targets.items():
                             job = Job("eval", task, [*common, f"seed={seed}",
-                                                     "ckpt_path=<reference>"],
+                                                     f"ckpt_path={REFERENCE_PLACEHOLDER}"],
                                       label=f"{method} on {ds_id}"
                                       + (f", seed={seed}" if len(references) > 1 else ""),
                                       needs_reference=True, reference=ref)
@@ -361,7 +392,7 @@ def plan_jobs(
         # Sweep points with the paper's default config (one per sweep) train once per seed.
         share_identical_jobs([j for j in ordered if j.task_name.startswith("sweep_")])
     if need_reference:
-        ordered[:0] = list(references.values())
+        ordered[:0] = [*references.values(), *(finetuned.values() if need_finetuned else [])]
     return ordered, (reference if need_reference else None), datasets
 
 
@@ -381,15 +412,22 @@ def _finished_in(records: Iterable[RunRecord]) -> dict[tuple[str, ...], Path]:
 
 
 def _with_reference(overrides: Sequence[str], ckpt: Path) -> list[str]:
-    """``overrides`` with the ``ckpt_path=<reference>`` placeholder replaced by ``ckpt``."""
-    return [f"ckpt_path={ckpt}" if o == "ckpt_path=<reference>" else o for o in overrides]
+    """``overrides`` with the ``KEY=<reference>`` placeholders (``ckpt_path``, ``init_weights``)
+    replaced by ``KEY=ckpt``."""
+    out = []
+    for o in overrides:
+        key, sep, value = o.partition("=")
+        out.append(f"{key}={ckpt}" if sep and value == REFERENCE_PLACEHOLDER else o)
+    return out
 
 
 def _reference_ckpt(run_dir: Path) -> Path:
+    """The network a reference run delivers: ``mixed.ckpt`` (``init_weights_mix``), else
+    ``last.ckpt``, else its newest checkpoint."""
     ckpt_dir = run_dir / "checkpoints"
-    last = ckpt_dir / "last.ckpt"
-    if last.is_file():
-        return last
+    for name in ("mixed.ckpt", "last.ckpt"):
+        if (ckpt_dir / name).is_file():
+            return ckpt_dir / name
     found = sorted(ckpt_dir.glob("*.ckpt"))
     if not found:
         raise ReproduceError(
@@ -512,7 +550,8 @@ def run_plan(jobs: list[Job], reference: Job | None, runs_dir: Path, *, n_jobs: 
         return any(job is r for r in training)
 
     def resolve_reference(ref: Job | None = None) -> None:
-        """Fill in the checkpoint of ``ref`` (default: every finished reference)."""
+        """Fill in the checkpoint of ``ref`` (default: every finished reference); the jobs of a
+        failed one fail, and so do the jobs that wait on those (a fine-tune's evaluations)."""
         for job in jobs:
             own = ref_of(job)
             if not job.needs_reference or job.state != "todo" or own is None:
@@ -521,6 +560,8 @@ def run_plan(jobs: list[Job], reference: Job | None, runs_dir: Path, *, n_jobs: 
                 continue
             if own.state not in ("ok", "reused") or own.run_dir is None:
                 job.state, job.note = "failed", "reference training failed"
+                if any(ref_of(j) is job for j in jobs if j.needs_reference):
+                    resolve_reference(job)
                 continue
             job.overrides = _with_reference(job.overrides, _reference_ckpt(own.run_dir))
 
@@ -561,7 +602,8 @@ def run_plan(jobs: list[Job], reference: Job | None, runs_dir: Path, *, n_jobs: 
         # Jobs go to the pool only when a worker is free, so the queue order is the start
         # order; a finished reference's evaluations (the end of the longest chain) jump it.
         training[:] = [r for r in references if r.state == "todo"]
-        queue = deque(training)
+        # A fine-tune waits for its own reference; it jumps the queue when that one ends.
+        queue = deque(r for r in training if not (r.needs_reference and is_training(ref_of(r))))
         queue.extend(j for j in jobs if j.state == "todo" and not is_training(j)
                      and not (j.needs_reference and is_training(ref_of(j))))
         workers = max(1, n_jobs)
@@ -609,18 +651,23 @@ def _current_keys(jobs: Sequence[Job], finished: dict[tuple[str, ...], Path]
     """
     refs = [j for j in jobs if j.entry == "train" and j.task_name == "reference"]
     ckpts: dict[int, Path] = {}
-    for ref in refs:
-        if ref.key in finished:
-            with contextlib.suppress(ReproduceError):  # no checkpoint: evaluations stay todo
-                ckpts[id(ref)] = _reference_ckpt(finished[ref.key])
-    keys = []
-    for job in jobs:
-        key = job.key
+
+    def key_of(job: Job) -> tuple[str, ...] | None:
+        """The job's key with its reference's checkpoint filled in; None: not known yet."""
+        if not job.needs_reference:
+            return job.key
         own = job.reference if job.reference is not None else (refs[0] if refs else None)
-        if job.needs_reference and own is not None and id(own) in ckpts:
-            key = job_key(_with_reference(job.overrides, ckpts[id(own)]))
-        keys.append(key)
-    return keys
+        if own is None or id(own) not in ckpts:
+            return None
+        return job_key(_with_reference(job.overrides, ckpts[id(own)]))
+
+    # References first, then the fine-tunes of references (whose keys name those checkpoints).
+    for ref in [*refs, *(j for j in jobs if j.entry == "train" and j.needs_reference)]:
+        key = key_of(ref)
+        if key is not None and key in finished:
+            with contextlib.suppress(ReproduceError):  # no checkpoint: evaluations stay todo
+                ckpts[id(ref)] = _reference_ckpt(finished[key])
+    return [key_of(job) or job.key for job in jobs]
 
 
 def plan_states(jobs: Sequence[Job], runs_dir: Path) -> list[str]:
