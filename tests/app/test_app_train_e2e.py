@@ -387,3 +387,26 @@ def test_init_weights_mix_tests_and_saves_the_interpolated_network(compose,
     assert check["metrics"]["test/psnr"] == pytest.approx(record["metrics"]["test/psnr"],
                                                           abs=1e-5)
     assert sum(p.numel() for p in net.parameters()) == record["num_parameters"]
+
+
+def test_resumed_fine_tune_mixes_with_the_same_start(compose, tmp_path: Path) -> None:
+    """A fine-tune resumed with ckpt_path (init_weights still naming its start) continues the run
+    and mixes its final weights with that start, not with the resumed weights."""
+    from rpaf.checkpoints import net_state
+
+    _train(compose, tmp_path / "first", "trainer.max_epochs=1")
+    init = tmp_path / "first" / "checkpoints" / "last.ckpt"
+    mix = [f"init_weights={init}", "init_weights_mix=0.5", "loss.lambda1=0"]
+    _train(compose, tmp_path / "half", "trainer.max_epochs=1", *mix)
+    half_last = tmp_path / "half" / "checkpoints" / "last.ckpt"
+    out = tmp_path / "resumed"
+    record = _train(compose, out, "trainer.max_epochs=2", f"ckpt_path={half_last}", *mix)
+    assert record["status"] == "ok"
+    last = load_checkpoint(out / "checkpoints" / "last.ckpt")
+    assert last["epoch"] == 1  # continued, not restarted
+    a, b = net_state(load_checkpoint(init)), net_state(last)
+    mixed = net_state(load_checkpoint(out / "checkpoints" / "mixed.ckpt"))
+    for key, va in a.items():
+        if va.is_floating_point():
+            torch.testing.assert_close(mixed[key], 0.5 * (va + b[key]), rtol=1e-5, atol=1e-6,
+                                       msg=key)
