@@ -69,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise SystemExit(f"{path} is a folder: pass --seed N to take the last.ckpt of "
                                  "its newest finished run with that seed, or name a .ckpt file")
             try:
-                setattr(args, name, Path(last_checkpoint(path, args.seed)))
+                setattr(args, name, Path(last_checkpoint(
+                    path, args.seed, other="name a .ckpt file instead of the folder")))
             except FileNotFoundError as err:
                 raise SystemExit(str(err)) from err
             print(f"{name.upper()}: {getattr(args, name)}")

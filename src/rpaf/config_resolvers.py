@@ -38,12 +38,14 @@ def _finished_seed(run: Path) -> object:
     return record.seed if record.status == "ok" else ...
 
 
-def last_checkpoint(task_dir: str | Path, seed: int | None) -> str:
+def last_checkpoint(task_dir: str | Path, seed: int | None, *,
+                    other: str = "pass init_weights=PATH/TO/last.ckpt") -> str:
     """``last.ckpt`` of the newest finished run of a task with this seed.
 
     Args:
         task_dir: The task's folder under the log folder (``${paths.log_dir}/<task_name>``).
         seed: The seed the run must have used (``None`` matches unseeded runs).
+        other: The other way out, for the error message (the resolver's: ``init_weights``).
 
     Returns:
         The checkpoint's path, as a string (newest by its ``metrics.json`` modification time).
@@ -63,8 +65,7 @@ def last_checkpoint(task_dir: str | Path, seed: int | None) -> str:
         raise FileNotFoundError(
             f"no finished run with seed={want} and a checkpoints/last.ckpt under {task_dir} "
             f"({len(runs)} run folders looked at): train that stage first (e.g. `rpaf-train "
-            f"experiment={task_dir.name} seed={want}`, or `make train-natural`), or pass "
-            f"init_weights=PATH/TO/last.ckpt"
+            f"experiment={task_dir.name} seed={want}`, or `make train-natural`), or {other}"
         )
     return max(found)[1]
 

@@ -90,5 +90,7 @@ def test_task_folders_with_a_seed(tmp_path: Path, load_tool) -> None:
                                want["state_dict"]["net.weight"])
     with pytest.raises(SystemExit, match="--seed"):
         tool.main(args)
-    with pytest.raises(SystemExit, match="seed=0"):  # stage 2 never ran with seed 0
+    with pytest.raises(SystemExit, match="seed=0") as err:  # stage 2 never ran with seed 0
         tool.main([*args, "--seed", "0"])
+    assert "name a .ckpt file" in str(err.value)
+    assert "init_weights" not in str(err.value)  # the fine-tune's way out, not the tool's
