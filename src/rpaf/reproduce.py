@@ -545,9 +545,15 @@ def run_plan(jobs: list[Job], reference: Job | None, runs_dir: Path, *, n_jobs: 
             references.append(ref)
 
     training: list[Job] = []  # the references this call trains
+    # Training jobs whose result the main thread has collected: a worker thread sets a job's
+    # state and run folder while it ends, so only a collected job's may be read.
+    collected: set[int] = set()
 
     def is_training(job: Job | None) -> bool:
         return any(job is r for r in training)
+
+    def pending(job: Job) -> bool:
+        return job.state == "todo" or (is_training(job) and id(job) not in collected)
 
     def resolve_reference(ref: Job | None = None) -> None:
         """Fill in the checkpoint of ``ref`` (default: every finished reference); the jobs of a
@@ -556,10 +562,11 @@ def run_plan(jobs: list[Job], reference: Job | None, runs_dir: Path, *, n_jobs: 
             own = ref_of(job)
             if not job.needs_reference or job.state != "todo" or own is None:
                 continue
-            if (ref is not None and own is not ref) or own.state == "todo":
+            if (ref is not None and own is not ref) or pending(own):
                 continue
             if own.state not in ("ok", "reused") or own.run_dir is None:
                 job.state, job.note = "failed", "reference training failed"
+                collected.add(id(job))  # decided here, never run
                 if any(ref_of(j) is job for j in jobs if j.needs_reference):
                     resolve_reference(job)
                 continue
@@ -570,10 +577,20 @@ def run_plan(jobs: list[Job], reference: Job | None, runs_dir: Path, *, n_jobs: 
             if job.state == "todo" and job.key in finished:
                 job.state, job.run_dir = "reused", finished[job.key]
 
+    def settle() -> None:
+        """Until nothing changes: jobs of finished references name their checkpoint, so those
+        that ran already are reused, which settles the next link (a reused fine-tune's
+        evaluations)."""
+        while True:
+            before = [(j.state, tuple(j.overrides)) for j in jobs]
+            resolve_reference()
+            mark_reused()
+            if [(j.state, tuple(j.overrides)) for j in jobs] == before:
+                return
+
     prefer_finished_sources(jobs, finished)  # share a finished run rather than train its twin
     mark_reused()
-    resolve_reference()  # evaluations of references finished earlier name their checkpoint ...
-    mark_reused()  # ... so those that ran already are reused (and not counted below)
+    settle()  # (and not counted below)
     todo_count = sum(j.state == "todo" for j in jobs)
     console.print(f"[bold]rpaf.reproduce[/]: {len(jobs)} jobs, "
                   f"{sum(j.state == 'reused' for j in jobs)} reused, "
@@ -606,6 +623,7 @@ def run_plan(jobs: list[Job], reference: Job | None, runs_dir: Path, *, n_jobs: 
         queue = deque(r for r in training if not (r.needs_reference and is_training(ref_of(r))))
         queue.extend(j for j in jobs if j.state == "todo" and not is_training(j)
                      and not (j.needs_reference and is_training(ref_of(j))))
+        released: set[int] = set()  # training jobs whose waiting jobs were queued
         workers = max(1, n_jobs)
         with ThreadPoolExecutor(max_workers=workers) as pool:
             futures: dict[Future[Job], Job] = {}
@@ -622,10 +640,15 @@ def run_plan(jobs: list[Job], reference: Job | None, runs_dir: Path, *, n_jobs: 
                 progress.update(bar, current=job.describe())
                 report(fut.result())
                 if is_training(job):
-                    resolve_reference(job)
-                    mark_reused()
-                    queue.extendleft(reversed([j for j in jobs if j.needs_reference
-                                               and ref_of(j) is job and j.state == "todo"]))
+                    collected.add(id(job))
+                    settle()
+                # Each training job that is done (run, reused or failed) releases the jobs
+                # waiting on it, at the front of the queue.
+                for ref in training:
+                    if not pending(ref) and id(ref) not in released:
+                        released.add(id(ref))
+                        queue.extendleft(reversed([j for j in jobs if j.needs_reference
+                                                   and ref_of(j) is ref and j.state == "todo"]))
                 fill()
     return _settle_shared(jobs)
 

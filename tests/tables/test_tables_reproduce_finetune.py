@@ -173,3 +173,46 @@ def test_dry_run_sees_a_finished_fine_tune_and_its_evaluations(tmp_path: Path) -
                rp._with_reference(tuned.overrides, ft_dir / "checkpoints" / "mixed.ckpt"))
     assert rp.plan_states(jobs, tmp_path)[jobs.index(tuned)] == "reuse"
     assert ft.state == tuned.state == "todo"  # planning display only
+
+
+@pytest.mark.slow
+def test_fine_tune_chain_end_to_end_at_smoke_scale(tmp_path: Path) -> None:
+    """Real subprocesses: reference -> fine-tune mixing its weights -> evaluations of the mixed
+    network with the spec's filter; the quality table's mixed row is filled; a rerun reuses all."""
+    from rpaf.tables import collect_runs, write_tables
+
+    preset = rp.load_preset("smoke")
+    preset.tables = ["quality_cpu_mini"]
+    preset.methods = ["rpafnet"]
+    preset.reference_finetune = ["experiment=smoke", "data.n_train=4", "data.n_val=2",
+                                 "data.n_test=2", "metrics.no_reference=[]", "save_images=0",
+                                 "init_weights_mix=0.5"]
+    specs = load_specs(REPO / "experiments")
+    runs_dir = tmp_path / "runs"
+    jobs, reference, _ = rp.plan_jobs(specs, preset)
+    rp.run_plan(jobs, reference, runs_dir, n_jobs=1, timeout_s=300)
+    failed = [f"{j.describe()}: {j.note}" for j in jobs if j.state == "failed"]
+    assert not failed, failed
+    ft = next(j for j in jobs if j.task_name == "reference_ft")
+    assert f"init_weights={reference.run_dir / 'checkpoints' / 'last.ckpt'}" in ft.overrides
+    mixed = ft.run_dir / "checkpoints" / "mixed.ckpt"
+    assert mixed.is_file()
+    tuned = _ft_evals(jobs)
+    assert len(tuned) == 2  # synthetic: filter, filter + x8
+    for job in tuned:
+        assert job.state == "ok"
+        assert f"ckpt_path={mixed}" in job.overrides
+        record = json.loads((job.run_dir / "metrics.json").read_text())
+        assert record["config"]["model_overrides"]["refine_kernel"] == 11
+    runs = rp.planned_runs(collect_runs(runs_dir), jobs, runs_dir)
+    quality = [s for s in specs if s.id == "quality_cpu_mini"]
+    write_tables(quality, runs, tmp_path / "tables", scale="smoke", base=runs_dir)
+    rows = {line.split("|")[1].strip(): line
+            for line in (tmp_path / "tables" / "quality_cpu_mini.md").read_text().splitlines()
+            if line.startswith("| RPAFNet")}
+    mixed_row = rows["RPAFNet, cpu_mini + cpu_mini_ft mixed 0.75, output filter"]
+    assert mixed_row.split("|")[2].strip() not in ("—", "failed", "unavailable")
+    again, ref_again, _ = rp.plan_jobs(specs, preset)
+    rp.run_plan(again, ref_again, runs_dir, n_jobs=1, timeout_s=300)
+    assert all(j.state in ("reused", "skipped") for j in again), \
+        [(j.describe(), j.state) for j in again]
