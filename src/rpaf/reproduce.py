@@ -808,7 +808,7 @@ def reproduce(
         print(f"tables: {left_out} run(s) under {runs_dir} are not jobs of this plan (other "
               f"overrides, e.g. an earlier preset, or a job now shared) and are left out")
     files = write_tables(_wanted(specs, preset), runs, out_dir, scale=scale,
-                         unavailable=unavailable, base=runs_dir)
+                         unavailable=unavailable, base=runs_dir, index_specs=specs)
     failed = [j for j in jobs if j.state == "failed"]
     print(f"tables: {out_dir} ({len(files)} files); runs: {len(runs.ok)} ok, "
           f"{len(runs.failed)} failed under {runs_dir}; this call: {len(failed)} job(s) failed")

@@ -859,6 +859,7 @@ def write_tables(
     hardware: str | None = None,
     data: str | None = None,
     base: Path | None = None,
+    index_specs: Sequence[TableSpec] | None = None,
 ) -> list[Path]:
     """Build every spec and write ``<id>.md``, ``<id>.csv``, ``<id>.tex`` and ``README.md``.
 
@@ -873,6 +874,9 @@ def write_tables(
         hardware: Label hardware (default: from the runs).
         data: Label data (default: from the runs).
         base: Run folders are printed relative to it (default: absolute).
+        index_specs: The tables ``README.md`` lists, in order (default: ``specs``); one not
+            rebuilt here is copied from its ``<id>.md`` in ``out_dir`` when that exists, so
+            rebuilding some tables keeps the others in the index.
 
     Returns:
         The written files.
@@ -885,14 +889,20 @@ def write_tables(
     unavailable = sorted({str(u).lower() for u in unavailable})
     written: list[Path] = []
     index = [f"# Reproduced tables ({scale})", ""]
+    rebuilt: dict[str, str] = {}
     for spec in specs:
         table = build_table(spec, runs, scale=scale, unavailable=unavailable, date=date,
                             git_sha=sha, hardware=hardware, data=data)
-        md = render_markdown(table, base=base)
+        md = rebuilt[spec.id] = render_markdown(table, base=base)
         written.append(atomic_write_text(out / f"{spec.id}.md", md))
         written.append(atomic_write_text(out / f"{spec.id}.csv", render_csv(table)))
         written.append(atomic_write_text(out / f"{spec.id}.tex", render_latex(table)))
-        index += [md, ""]
+    for spec in index_specs if index_specs is not None else specs:
+        kept = out / f"{spec.id}.md"
+        if spec.id in rebuilt:
+            index += [rebuilt[spec.id], ""]
+        elif kept.is_file():
+            index += [kept.read_text(encoding="utf-8"), ""]
     if runs.failed:
         index += ["## Failed runs", ""]
         index += [f"- `{_relative(r.path, base)}` ({r.task_name}): {_failure_text(r)}"

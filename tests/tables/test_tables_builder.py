@@ -242,3 +242,25 @@ def test_tables_row_metric_map_and_data_choice(tmp_path: Path) -> None:
                    "rows: [{label: L, select: {method: l0}, metric_map: [psnr]}]\n")
     with pytest.raises(SpecError, match="metric_map"):
         load_spec(bad)
+
+
+def test_rebuilding_some_tables_keeps_the_others_in_the_index(tmp_path: Path) -> None:
+    """``index_specs``: README.md lists every table in order; those not rebuilt are copied from
+    their own files (``--set tables=[one]`` must not drop the rest from the index)."""
+    specs = load_specs(SPECS)
+    assert len(specs) >= 3
+    out = tmp_path / "out"
+    label = {"git_sha": "s", "hardware": "h"}
+    write_tables(specs, RunCollection([], []), out, scale="x", date="first", **label)
+    write_tables(specs[1:2], RunCollection([], []), out, scale="x", date="second",
+                 index_specs=specs, **label)
+    index = (out / "README.md").read_text(encoding="utf-8")
+    for spec in specs:
+        assert (out / f"{spec.id}.md").read_text(encoding="utf-8") in index
+    assert index.count("Date: second") == 1
+    assert index.count("Date: first") == len(specs) - 1
+    starts = [index.index((out / f"{s.id}.md").read_text(encoding="utf-8")) for s in specs]
+    assert starts == sorted(starts)
+    # Without index_specs the index holds just the tables built (the previous behaviour).
+    write_tables(specs[1:2], RunCollection([], []), out, scale="x", date="third", **label)
+    assert (out / "README.md").read_text(encoding="utf-8").count("Date: ") == 1
