@@ -555,20 +555,16 @@ def run_plan(jobs: list[Job], reference: Job | None, runs_dir: Path, *, n_jobs: 
     def pending(job: Job) -> bool:
         return job.state == "todo" or (is_training(job) and id(job) not in collected)
 
-    def resolve_reference(ref: Job | None = None) -> None:
-        """Fill in the checkpoint of ``ref`` (default: every finished reference); the jobs of a
-        failed one fail, and so do the jobs that wait on those (a fine-tune's evaluations)."""
+    def resolve_reference() -> None:
+        """Jobs whose reference has finished name its checkpoint; those of a failed one fail
+        (:func:`settle` repeats this, so a fine-tune's failure reaches its evaluations)."""
         for job in jobs:
             own = ref_of(job)
-            if not job.needs_reference or job.state != "todo" or own is None:
-                continue
-            if (ref is not None and own is not ref) or pending(own):
+            if not job.needs_reference or job.state != "todo" or own is None or pending(own):
                 continue
             if own.state not in ("ok", "reused") or own.run_dir is None:
                 job.state, job.note = "failed", "reference training failed"
                 collected.add(id(job))  # decided here, never run
-                if any(ref_of(j) is job for j in jobs if j.needs_reference):
-                    resolve_reference(job)
                 continue
             job.overrides = _with_reference(job.overrides, _reference_ckpt(own.run_dir))
 
